@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages relu-serve needs to build, test and run.
+# Idempotent: prints nothing and changes nothing when everything is present.
+# Must run as root on a machine without them (CI, a fresh developer box).
+set -euo pipefail
+
+PACKAGES=(
+  # Toolchain.
+  g++ cmake make pkg-config clang-14 clang-format
+  # gRPC, protobuf and abseil.
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  # Kernel, logging, flags, metrics.
+  libtbb-dev libspdlog-dev libcli11-dev prometheus-cpp-dev libcivetweb-dev civetweb
+  # Tests and benchmarks (oneDNN is the kernel benchmark's peer).
+  libgtest-dev libgmock-dev libbenchmark-dev libdnnl-dev
+  # Test tools: a real Prometheus, TLS material, process inspection, Python peers.
+  prometheus openssl procps curl python3 python3-yaml python3-jsonschema
+  python3-numpy python3-grpcio python3-protobuf
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages: ${missing[*]}; run this script as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
