@@ -1,0 +1,81 @@
+// relu-server: parses flags into ServerOptions, starts the server, waits for
+// SIGTERM or SIGINT, drains. Exit codes: 0 after a complete drain, 1 when it
+// cannot start or the drain timed out with calls cut, 2 for a bad flag.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "server/service/server.h"
+#include "server/service/server_options.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+void SetUpLogging(const relu::service::ServerOptions& options) {
+  auto logger = spdlog::stderr_logger_mt("relu-server");
+  if (options.log_format == "json") {
+    // Messages are ours and contain no double quotes or backslashes.
+    logger->set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%v"})",
+        spdlog::pattern_time_type::utc);
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v",
+                        spdlog::pattern_time_type::utc);
+  }
+  logger->set_level(spdlog::level::from_str(options.log_level));
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  relu::service::ServerOptions options;
+  CLI::App app{
+      "relu-server: tf.keras.layers.ReLU as a gRPC service "
+      "(relu.v1.ReluService). Every flag also reads RELU_<FLAG_NAME> from "
+      "the environment, e.g. RELU_GRPC_ADDRESS."};
+  relu::service::AddServerFlags(app, options);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  SetUpLogging(options);
+
+  // Every thread started from here on inherits the blocked signals; this one
+  // takes them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  relu::service::ReluServer server(options);
+  spdlog::info("relu-server starting: {}",
+               relu::service::DescribeOptions(options));
+  if (absl::Status status = server.Start(); !status.ok()) {
+    spdlog::error("cannot start: {}", status.message());
+    return 1;
+  }
+  spdlog::info("kernel path {}", server.kernel_isa());
+  spdlog::info("gRPC listening on {}", server.grpc_address());
+
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("received {}; draining (up to {} s)", strsignal(received),
+               options.drain_timeout_s);
+  const size_t cut = server.Drain();
+  if (cut > 0) {
+    spdlog::error("drain timed out: {} accepted calls were cut", cut);
+    return 1;
+  }
+  spdlog::info("drained; exiting");
+  return 0;
+}

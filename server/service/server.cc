@@ -1,0 +1,168 @@
+#include "server/service/server.h"
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/batching/batch_scheduler.h"
+#include "server/kernel/relu_kernel.h"
+#include "server/service/relu_service.h"
+#include "spdlog/spdlog.h"
+
+namespace relu::service {
+namespace {
+
+constexpr char kServiceName[] = "relu.v1.ReluService";
+
+absl::Status ReadFile(const std::string& path, const std::string& flag,
+                      std::string* contents) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (!in || buffer.str().empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--", flag, "=", path, ": cannot read the file"));
+  }
+  *contents = buffer.str();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
+    const ServerOptions& options) {
+  if (options.tls_cert.empty() && options.tls_key.empty()) {
+    if (!options.tls_client_ca.empty()) {
+      return absl::FailedPreconditionError(
+          "--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert.empty() || options.tls_key.empty()) {
+    return absl::FailedPreconditionError(
+        "--tls-cert and --tls-key must be given together");
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  if (auto s = ReadFile(options.tls_key, "tls-key", &pair.private_key);
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = ReadFile(options.tls_cert, "tls-cert", &pair.cert_chain);
+      !s.ok()) {
+    return s;
+  }
+  ssl.pem_key_cert_pairs.push_back(pair);
+  if (!options.tls_client_ca.empty()) {
+    if (auto s = ReadFile(options.tls_client_ca, "tls-client-ca",
+                          &ssl.pem_root_certs);
+        !s.ok()) {
+      return s;
+    }
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
+struct ReluServer::Impl {
+  explicit Impl(ServerOptions o)
+      : options(std::move(o)),
+        kernel(kernel::KernelOptions{options.kernel_threads, std::nullopt}),
+        scheduler(
+            options.batching,
+            [this](const kernel::Segment* segments, size_t count) {
+              kernel.ApplyBatch(segments, count);
+            },
+            batching::Clock::Real()),
+        service(&scheduler, batching::Clock::Real()) {}
+
+  ServerOptions options;
+  kernel::Kernel kernel;
+  batching::BatchScheduler scheduler;
+  ReluServiceImpl service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+};
+
+ReluServer::ReluServer(ServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+ReluServer::~ReluServer() {
+  if (impl_->server) {
+    impl_->server->Shutdown(std::chrono::system_clock::now());
+  }
+}
+
+absl::Status ReluServer::Start() {
+  const ServerOptions& o = impl_->options;
+  auto credentials = MakeCredentials(o);
+  if (!credentials.ok()) return credentials.status();
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(o.grpc_address, *credentials, &impl_->port);
+  builder.RegisterService(&impl_->service);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(o.max_message_bytes));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             o.keepalive_time_s * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             o.keepalive_timeout_s * 1000);
+  // Let clients keep idle connections alive with pings this often.
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  if (o.max_connection_age_s > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               o.max_connection_age_s * 1000);
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               o.drain_timeout_s * 1000);
+  }
+  impl_->server = builder.BuildAndStart();
+  if (!impl_->server || impl_->port == 0) {
+    impl_->server.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on --grpc-address=", o.grpc_address,
+                     " (in use, or not a local address?)"));
+  }
+  grpc::HealthCheckServiceInterface* health =
+      impl_->server->GetHealthCheckService();
+  health->SetServingStatus(kServiceName, true);
+  health->SetServingStatus(true);
+  return absl::OkStatus();
+}
+
+std::string ReluServer::grpc_address() const {
+  const std::string& address = impl_->options.grpc_address;
+  return absl::StrCat(address.substr(0, address.rfind(':')), ":", impl_->port);
+}
+
+int ReluServer::grpc_port() const { return impl_->port; }
+
+std::string ReluServer::kernel_isa() const {
+  return kernel::IsaName(impl_->kernel.isa());
+}
+
+size_t ReluServer::Drain() {
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::seconds(impl_->options.drain_timeout_s);
+  impl_->server->GetHealthCheckService()->SetServingStatus(false);
+  impl_->service.StartDraining();
+  const size_t cut = impl_->scheduler.Drain(
+      int64_t{impl_->options.drain_timeout_s} * 1'000'000);
+  // Every accepted call has been answered; give their responses until the
+  // deadline (at least a second) to reach the wire, then stop the listener.
+  impl_->server->Shutdown(std::max(
+      deadline, std::chrono::system_clock::now() + std::chrono::seconds(1)));
+  impl_->server->Wait();
+  impl_->server.reset();
+  return cut;
+}
+
+}  // namespace relu::service

@@ -1,0 +1,41 @@
+// relu-server assembled: the kernel, the batch scheduler, relu.v1.ReluService,
+// the standard health and reflection services, on one gRPC listener.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "server/service/server_options.h"
+
+namespace relu::service {
+
+class ReluServer {
+ public:
+  explicit ReluServer(ServerOptions options);
+  ~ReluServer();
+  ReluServer(const ReluServer&) = delete;
+  ReluServer& operator=(const ReluServer&) = delete;
+
+  // Binds and starts serving. FAILED_PRECONDITION for unreadable TLS files,
+  // UNAVAILABLE when the address cannot be bound. Call once.
+  absl::Status Start();
+
+  // "host:port" actually bound (port 0 resolved). Valid after Start().
+  std::string grpc_address() const;
+  int grpc_port() const;
+  // The kernel path in use: "avx512", "avx2" or "scalar".
+  std::string kernel_isa() const;
+
+  // Graceful drain: health turns NOT_SERVING for Check and Watch, new calls
+  // get UNAVAILABLE, every accepted call is answered, then the listener stops.
+  // Returns how many accepted calls were cut because drain_timeout_s passed
+  // first (0 = complete). Call once, after Start().
+  size_t Drain();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace relu::service

@@ -1,0 +1,91 @@
+#include "server/service/server_options.h"
+
+#include <CLI/CLI.hpp>
+#include <sstream>
+
+namespace relu::service {
+
+void AddServerFlags(CLI::App& app, ServerOptions& o) {
+  auto flag = [&app](const std::string& name, auto& value,
+                     const std::string& help) {
+    std::string env = "RELU_" + name;
+    for (char& c : env) c = c == '-' ? '_' : static_cast<char>(toupper(c));
+    return app.add_option("--" + name, value, help)
+        ->envname(env)
+        ->capture_default_str();
+  };
+  flag("grpc-address", o.grpc_address,
+       "gRPC listen address, host:port (port 0 picks a free port)");
+  flag("metrics-address", o.metrics_address,
+       "HTTP address for /metrics, /healthz and /readyz; empty = off");
+  flag("max-message-bytes", o.max_message_bytes,
+       "Largest gRPC message accepted and sent, bytes")
+      ->check(CLI::Range(size_t{1024}, size_t{INT32_MAX}));
+  flag("keepalive-time-s", o.keepalive_time_s,
+       "Seconds between keepalive pings on an idle connection")
+      ->check(CLI::Range(1, 86400));
+  flag("keepalive-timeout-s", o.keepalive_timeout_s,
+       "Seconds to wait for a keepalive ack before closing the connection")
+      ->check(CLI::Range(1, 86400));
+  flag("max-connection-age-s", o.max_connection_age_s,
+       "Close connections after this many seconds so clients re-resolve and "
+       "re-spread; 0 = never")
+      ->check(CLI::Range(0, 86400 * 365));
+  flag("tls-cert", o.tls_cert, "PEM server certificate chain; enables TLS")
+      ->check(CLI::ExistingFile);
+  flag("tls-key", o.tls_key, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile);
+  flag("tls-client-ca", o.tls_client_ca,
+       "PEM CA bundle; when set, clients must present a certificate it signed")
+      ->check(CLI::ExistingFile);
+  flag(
+      "drain-timeout-s", o.drain_timeout_s,
+      "On SIGTERM/SIGINT, seconds to finish accepted calls before cutting them")
+      ->check(CLI::Range(0, 3600));
+  flag("log-level", o.log_level, "trace, debug, info, warn, error or off")
+      ->check(
+          CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  flag("log-format", o.log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  flag("kernel-threads", o.kernel_threads,
+       "Threads of the kernel's TBB arena; 0 = one per core")
+      ->check(CLI::Range(0, 1024));
+  flag("max-batch-requests", o.batching.max_batch_requests,
+       "Most requests coalesced into one kernel run")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  flag("max-batch-elements", o.batching.max_batch_elements,
+       "Most elements in one kernel run (a larger request runs alone)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40));
+  flag("max-batch-delay-us", o.batching.max_batch_delay_micros,
+       "Microseconds a batch may wait to grow; 0 = never wait")
+      ->check(CLI::Range(int64_t{0}, int64_t{10'000'000}));
+  flag("max-queue-requests", o.batching.max_queue_requests,
+       "Requests waiting for the kernel before new ones get RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 24));
+  flag("max-queue-bytes", o.batching.max_queue_bytes,
+       "Tensor bytes waiting for the kernel before new requests get "
+       "RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40));
+}
+
+std::string DescribeOptions(const ServerOptions& o) {
+  std::ostringstream out;
+  out << "grpc_address=" << o.grpc_address
+      << " metrics_address=" << o.metrics_address
+      << " max_message_bytes=" << o.max_message_bytes
+      << " keepalive_time_s=" << o.keepalive_time_s
+      << " keepalive_timeout_s=" << o.keepalive_timeout_s
+      << " max_connection_age_s=" << o.max_connection_age_s
+      << " tls=" << (o.tls_cert.empty() ? "off" : "on")
+      << " mtls=" << (o.tls_client_ca.empty() ? "off" : "on")
+      << " drain_timeout_s=" << o.drain_timeout_s
+      << " kernel_threads=" << o.kernel_threads
+      << " max_batch_requests=" << o.batching.max_batch_requests
+      << " max_batch_elements=" << o.batching.max_batch_elements
+      << " max_batch_delay_us=" << o.batching.max_batch_delay_micros
+      << " max_queue_requests=" << o.batching.max_queue_requests
+      << " max_queue_bytes=" << o.batching.max_queue_bytes;
+  return out.str();
+}
+
+}  // namespace relu::service

@@ -1,0 +1,43 @@
+// relu-server's configuration: one struct, filled from flags and RELU_*
+// environment variables by AddServerFlags().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "server/batching/batch_scheduler.h"
+
+namespace CLI {
+class App;
+}
+
+namespace relu::service {
+
+struct ServerOptions {
+  std::string grpc_address = "0.0.0.0:50051";
+  std::string metrics_address = "0.0.0.0:9464";  // empty = no metrics listener
+  size_t max_message_bytes = size_t{256} << 20;
+  int keepalive_time_s = 60;
+  int keepalive_timeout_s = 20;
+  int max_connection_age_s = 0;  // 0 = off
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;  // set = mTLS: clients must present a cert
+  int drain_timeout_s = 25;
+  std::string log_level = "info";
+  std::string log_format = "text";  // text | json
+  int kernel_threads = 0;           // 0 = one per core
+  batching::BatchSchedulerOptions batching;
+};
+
+// Declares every option on `app` as --flag-name, each also read from the
+// environment variable RELU_FLAG_NAME, with its default from `options`.
+// Values land in `options` when `app` parses; CLI11 checks ranges.
+void AddServerFlags(CLI::App& app, ServerOptions& options);
+
+// "grpc_address=0.0.0.0:50051 max_message_bytes=268435456 ...": the
+// effective configuration, for the start-up log line.
+std::string DescribeOptions(const ServerOptions& options);
+
+}  // namespace relu::service

@@ -1,0 +1,91 @@
+#include "server/service/validation.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace relu::service {
+
+kernel::Params ParamsFromProto(const v1::ReluParams& params) {
+  kernel::Params out;
+  if (params.has_max_value()) out.max_value = params.max_value();
+  out.negative_slope = params.negative_slope();
+  out.threshold = params.threshold();
+  return out;
+}
+
+absl::StatusOr<kernel::DType> DTypeFromProto(int dtype) {
+  switch (dtype) {
+    case v1::DATA_TYPE_FLOAT32:
+      return kernel::DType::kFloat32;
+    case v1::DATA_TYPE_FLOAT64:
+      return kernel::DType::kFloat64;
+    case v1::DATA_TYPE_FLOAT16:
+      return kernel::DType::kFloat16;
+    case v1::DATA_TYPE_BFLOAT16:
+      return kernel::DType::kBFloat16;
+    case v1::DATA_TYPE_UNSPECIFIED:
+      return absl::InvalidArgumentError(
+          "tensor.dtype is DATA_TYPE_UNSPECIFIED (0); set DATA_TYPE_FLOAT32, "
+          "DATA_TYPE_FLOAT64, DATA_TYPE_FLOAT16 or DATA_TYPE_BFLOAT16");
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor.dtype ", dtype,
+          " is not a known DataType; use 1 (FLOAT32), 2 (FLOAT64), "
+          "3 (FLOAT16) or 4 (BFLOAT16)"));
+  }
+}
+
+absl::StatusOr<ValidatedRequest> ValidateRequest(
+    const v1::ApplyReLURequest& request) {
+  ValidatedRequest out;
+  out.params = ParamsFromProto(request.params());
+  if (std::string error = kernel::ValidateParams(out.params); !error.empty()) {
+    return absl::InvalidArgumentError(error);
+  }
+  if (!request.has_tensor()) {
+    return absl::InvalidArgumentError("tensor is missing from the request");
+  }
+  const v1::Tensor& tensor = request.tensor();
+  absl::StatusOr<kernel::DType> dtype = DTypeFromProto(tensor.dtype());
+  if (!dtype.ok()) return dtype.status();
+  out.dtype = *dtype;
+  const size_t element_size = kernel::ElementSize(out.dtype);
+
+  const std::string shape =
+      absl::StrCat("[", absl::StrJoin(tensor.shape(), ", "), "]");
+  bool has_zero = false;
+  for (int i = 0; i < tensor.shape_size(); ++i) {
+    const int64_t dim = tensor.shape(i);
+    if (dim < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor.shape[", i, "] is ", dim,
+                       "; dimensions must be >= 0 (shape ", shape, ")"));
+    }
+    has_zero |= dim == 0;
+  }
+  // The byte count must fit a size_t; a zero dimension anywhere means an
+  // empty tensor, however large the others are.
+  size_t elements = has_zero ? 0 : 1;
+  for (int i = 0; i < tensor.shape_size() && elements != 0; ++i) {
+    const auto dim = static_cast<uint64_t>(tensor.shape(i));
+    if (dim > SIZE_MAX / element_size / elements) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor.shape ", shape, " has too many elements: their size in ",
+          "bytes overflows 64 bits"));
+    }
+    elements *= dim;
+  }
+  out.elements = elements;
+  out.bytes = out.elements * element_size;
+  if (tensor.data().size() != out.bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor.data has ", tensor.data().size(), " bytes; shape ", shape,
+        " of ", kernel::DTypeName(out.dtype), " needs ", out.bytes, " (",
+        out.elements, " elements x ", element_size, " bytes)"));
+  }
+  return out;
+}
+
+}  // namespace relu::service
