@@ -76,8 +76,8 @@ struct Segment {
 };
 
 struct KernelOptions {
-  int threads = 0;          // size of the TBB arena; 0 = one per core
-  std::optional<Isa> isa;   // nullopt = DefaultIsa()
+  int threads = 0;         // size of the TBB arena; 0 = one per core
+  std::optional<Isa> isa;  // nullopt = DefaultIsa()
 };
 
 // A kernel bound to one code path and one task_arena. Apply and ApplyBatch

@@ -1,0 +1,105 @@
+// Path selection (CPUID, RELU_KERNEL_ISA) and the single-thread entry point.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "server/kernel/plan.h"
+#include "server/kernel/relu_kernel.h"
+
+namespace relu::kernel {
+
+const char* IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+  }
+  return "unknown";
+}
+
+std::optional<Isa> ParseIsa(const std::string& name) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (name == IsaName(isa)) return isa;
+  }
+  return std::nullopt;
+}
+
+bool IsaSupported(Isa isa) {
+  // __builtin_cpu_supports also checks that the OS saves the vector state.
+  __builtin_cpu_init();
+  switch (isa) {
+    case Isa::kScalar:
+      return true;
+    case Isa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    case Isa::kAvx512:
+      return __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl");
+  }
+  return false;
+}
+
+namespace {
+
+Isa ComputeDefaultIsa() {
+  if (const char* forced = std::getenv("RELU_KERNEL_ISA");
+      forced != nullptr && *forced != '\0') {
+    const std::optional<Isa> isa = ParseIsa(forced);
+    if (!isa.has_value()) {
+      std::fprintf(stderr,
+                   "RELU_KERNEL_ISA=%s is not one of scalar, avx2, avx512\n",
+                   forced);
+      std::abort();
+    }
+    if (!IsaSupported(*isa)) {
+      std::fprintf(stderr, "RELU_KERNEL_ISA=%s is not supported by this CPU\n",
+                   forced);
+      std::abort();
+    }
+    return *isa;
+  }
+  for (Isa isa : {Isa::kAvx512, Isa::kAvx2}) {
+    if (IsaSupported(isa)) return isa;
+  }
+  return Isa::kScalar;
+}
+
+}  // namespace
+
+Isa DefaultIsa() {
+  static const Isa isa = ComputeDefaultIsa();
+  return isa;
+}
+
+namespace internal {
+
+void Run(Isa isa, DType dtype, const Plan& plan, const void* in, void* out,
+         size_t n, bool stream) {
+  switch (isa) {
+    case Isa::kScalar:
+      RunScalar(dtype, plan, in, out, n, stream);
+      return;
+    case Isa::kAvx2:
+      RunAvx2(dtype, plan, in, out, n, stream);
+      return;
+    case Isa::kAvx512:
+      RunAvx512(dtype, plan, in, out, n, stream);
+      return;
+  }
+}
+
+}  // namespace internal
+
+void ApplyOnThread(Isa isa, DType dtype, const Params& params, const void* in,
+                   void* out, size_t n) {
+  const bool stream =
+      in != out && n * ElementSize(dtype) >= internal::kStreamMinBytes;
+  internal::Run(isa, dtype, internal::MakePlan(dtype, params), in, out, n,
+                stream);
+}
+
+}  // namespace relu::kernel

@@ -1,0 +1,227 @@
+// Dtypes, parameter validation, Python float formatting and plans.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "server/kernel/plan.h"
+#include "server/kernel/relu_kernel.h"
+
+namespace relu::kernel {
+
+size_t ElementSize(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return 4;
+    case DType::kFloat64:
+      return 8;
+    case DType::kFloat16:
+    case DType::kBFloat16:
+      return 2;
+  }
+  return 0;
+}
+
+const char* DTypeName(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return "float32";
+    case DType::kFloat64:
+      return "float64";
+    case DType::kFloat16:
+      return "float16";
+    case DType::kBFloat16:
+      return "bfloat16";
+  }
+  return "unknown";
+}
+
+std::string PythonFloatRepr(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
+  if (value == 0) return std::signbit(value) ? "-0.0" : "0.0";
+  // Shortest digit string that reads back to the same double.
+  char buf[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*e", precision - 1, value);
+    if (std::strtod(buf, nullptr) == value) break;
+  }
+  // buf is "[-]d[.ddd]e[+-]xx": split into sign, digits and exponent.
+  std::string text(buf);
+  std::string sign;
+  if (text[0] == '-') {
+    sign = "-";
+    text.erase(0, 1);
+  }
+  const size_t e_pos = text.find('e');
+  const int exponent = std::atoi(text.c_str() + e_pos + 1);
+  std::string digits;
+  for (size_t i = 0; i < e_pos; ++i) {
+    if (text[i] != '.') digits += text[i];
+  }
+  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+  // Python's repr: scientific when the exponent is < -4 or >= 16.
+  if (exponent < -4 || exponent >= 16) {
+    std::string out = sign + digits.substr(0, 1);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    char exp_buf[16];
+    std::snprintf(exp_buf, sizeof(exp_buf), "e%c%02d", exponent < 0 ? '-' : '+',
+                  std::abs(exponent));
+    return out + exp_buf;
+  }
+  std::string out = sign;
+  if (exponent < 0) {
+    out += "0." + std::string(static_cast<size_t>(-exponent - 1), '0') + digits;
+  } else {
+    const size_t int_digits = static_cast<size_t>(exponent) + 1;
+    if (digits.size() <= int_digits) {
+      out += digits + std::string(int_digits - digits.size(), '0') + ".0";
+    } else {
+      out += digits.substr(0, int_digits) + "." + digits.substr(int_digits);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// The Keras check of one parameter; empty when it passes.
+std::string CheckParam(const char* name, double value) {
+  if (std::isnan(value)) {
+    return std::string(name) +
+           " of a ReLU layer cannot be NaN. Received: " + name + "=" +
+           PythonFloatRepr(value);
+  }
+  if (value < 0) {
+    return std::string(name) +
+           " of a ReLU layer cannot be a negative value. Received: " + name +
+           "=" + PythonFloatRepr(value);
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string ValidateParams(const Params& params) {
+  if (params.max_value.has_value()) {
+    std::string error = CheckParam("max_value", *params.max_value);
+    if (!error.empty()) return error;
+  }
+  std::string error = CheckParam("negative_slope", params.negative_slope);
+  if (!error.empty()) return error;
+  return CheckParam("threshold", params.threshold);
+}
+
+namespace internal {
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exponent = (h >> 10) & 0x1f;
+  uint32_t mantissa = h & 0x3ff;
+  uint32_t bits;
+  if (exponent == 0x1f) {
+    bits = sign | 0x7f800000 | (mantissa << 13);
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa == 0) {
+    bits = sign;
+  } else {
+    // Subnormal: normalize.
+    int e = 113;
+    while ((mantissa & 0x400) == 0) {
+      mantissa <<= 1;
+      --e;
+    }
+    bits = sign | (static_cast<uint32_t>(e) << 23) | ((mantissa & 0x3ff) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+uint16_t FloatToHalf(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000);
+  const uint32_t abs = bits & 0x7fffffff;
+  if (abs > 0x7f800000) {  // NaN: keep it NaN (quiet), keep top payload bits
+    return static_cast<uint16_t>(sign | 0x7e00 | ((abs >> 13) & 0x3ff));
+  }
+  if (abs >= 0x477ff000) return sign | 0x7c00;  // rounds to >= 65520: inf
+  if (abs >= 0x38800000) {                      // normal half (>= 2^-14)
+    // Round to nearest even on the 13 dropped bits.
+    const uint32_t rounded =
+        abs + 0xfff + ((abs >> 13) & 1) - (static_cast<uint32_t>(112) << 23);
+    return static_cast<uint16_t>(sign | (rounded >> 13));
+  }
+  if (abs < 0x33000000) return sign;  // below half the smallest subnormal
+  // Subnormal half: value = mantissa * 2^-24.
+  const uint32_t exponent = abs >> 23;
+  const uint32_t mantissa = (abs & 0x7fffff) | 0x800000;
+  const uint32_t shift = 126 - exponent;  // 14..24 + ...: (113 - e) + 13
+  const uint32_t half = mantissa >> shift;
+  const uint32_t rest = mantissa & ((1u << shift) - 1);
+  const uint32_t halfway = 1u << (shift - 1);
+  uint32_t result = half;
+  if (rest > halfway || (rest == halfway && (half & 1))) ++result;
+  return static_cast<uint16_t>(sign | result);
+}
+
+float BFloat16ToFloat(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+uint16_t FloatToBFloat16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  if ((bits & 0x7fffffff) > 0x7f800000) {
+    return static_cast<uint16_t>((bits >> 16) | 0x40);
+  }
+  return static_cast<uint16_t>((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
+
+double ConstantToDType(DType dtype, double value) {
+  switch (dtype) {
+    case DType::kFloat64:
+      return value;
+    case DType::kFloat32:
+      return static_cast<float>(value);
+    case DType::kFloat16:
+      return HalfToFloat(FloatToHalf(static_cast<float>(value)));
+    case DType::kBFloat16:
+      return BFloat16ToFloat(FloatToBFloat16(static_cast<float>(value)));
+  }
+  return value;
+}
+
+Plan MakePlan(DType dtype, const Params& params) {
+  Plan plan;
+  const double s = params.negative_slope;
+  const double t = params.threshold;
+  const bool has_max = params.max_value.has_value();
+  const double m = has_max ? *params.max_value : 0.0;
+  plan.slope_d = ConstantToDType(dtype, s);
+  plan.leaky_slope_d =
+      ConstantToDType(dtype, static_cast<double>(static_cast<float>(s)));
+  plan.threshold_d = ConstantToDType(dtype, t);
+  plan.max_d = ConstantToDType(dtype, m);
+  if (s != 0 && !has_max && t == 0) {
+    plan.leaky = true;
+    return plan;
+  }
+  plan.slope = s != 0;
+  if (t != 0) {
+    plan.positive = Positive::kThreshold;
+  } else if (has_max && m == 6) {
+    plan.positive = Positive::kRelu6;
+  }
+  plan.clip = has_max && !(t == 0 && m == 6);
+  return plan;
+}
+
+}  // namespace internal
+}  // namespace relu::kernel

@@ -1,0 +1,129 @@
+// Internal to the kernel library: the parameters of one call turned into the
+// branch the Keras algorithm takes and its constants already converted to the
+// tensor's dtype, plus the per-path entry points that run a plan over a range.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "server/kernel/relu_kernel.h"
+
+namespace relu::kernel::internal {
+
+// Which value `p` starts from (see the spec's algorithm).
+enum class Positive : uint8_t {
+  kPlain,      // p = max(x, 0)
+  kRelu6,      // p = min(max(x, 0), 6)   (t == 0 and m == 6)
+  kThreshold,  // p = x * D(x > D(t))     (t != 0)
+};
+
+// The branch and constants of one (dtype, params) pair. Every constant is
+// already rounded to the dtype (held as a double: exact for every dtype).
+struct Plan {
+  bool leaky = false;  // leaky fast path: y = x > 0 ? x : x * leaky_slope
+  bool slope = false;  // s != 0 (outside the leaky path): y = p - s * neg
+  Positive positive = Positive::kPlain;
+  bool clip = false;           // p = max(min(p, m), 0)
+  double slope_d = 0.0;        // D(s)
+  double leaky_slope_d = 0.0;  // D(float32(s))
+  double threshold_d = 0.0;    // D(t)
+  double max_d = 0.0;          // D(m), when clip
+};
+
+// Builds the plan for valid `params`.
+Plan MakePlan(DType dtype, const Params& params);
+
+// Rounds `value` to `dtype` the way the spec converts constants (float64
+// directly; float16 and bfloat16 through float32).
+double ConstantToDType(DType dtype, double value);
+
+// Scalar float16 / bfloat16 conversions (round to nearest even, subnormals
+// kept, NaN kept NaN).
+float HalfToFloat(uint16_t h);
+uint16_t FloatToHalf(float f);
+float BFloat16ToFloat(uint16_t b);
+uint16_t FloatToBFloat16(float f);
+
+// Runs `plan` over `n` elements on the calling thread. `stream` asks for
+// non-temporal stores (ignored in place and by the scalar path). Each
+// function requires its ISA to be supported.
+void RunScalar(DType dtype, const Plan& plan, const void* in, void* out,
+               size_t n, bool stream);
+void RunAvx2(DType dtype, const Plan& plan, const void* in, void* out, size_t n,
+             bool stream);
+void RunAvx512(DType dtype, const Plan& plan, const void* in, void* out,
+               size_t n, bool stream);
+
+// Dispatches to the path of `isa`.
+void Run(Isa isa, DType dtype, const Plan& plan, const void* in, void* out,
+         size_t n, bool stream);
+
+// Out-of-place outputs of at least this many bytes (the whole job's output)
+// use non-temporal stores. Measured with bench/relu_kernel_bench.
+inline constexpr size_t kStreamMinBytes = size_t{8} << 20;
+
+// Calls `f.template operator()<kLeaky, kSlope, kPositive, kClip>()` with
+// the plan's branch as compile-time constants, so each branch is its own
+// loop without per-element tests.
+template <class F>
+void DispatchBranch(const Plan& plan, F&& f) {
+  if (plan.leaky) {
+    f.template operator()<true, false, Positive::kPlain, false>();
+    return;
+  }
+#define RELU_BRANCH_(S, P, C)                                    \
+  if (plan.slope == S && plan.positive == P && plan.clip == C) { \
+    f.template operator()<false, S, P, C>();                     \
+    return;                                                      \
+  }
+  RELU_BRANCH_(false, Positive::kPlain, false)
+  RELU_BRANCH_(false, Positive::kPlain, true)
+  RELU_BRANCH_(false, Positive::kRelu6, false)
+  RELU_BRANCH_(false, Positive::kThreshold, false)
+  RELU_BRANCH_(false, Positive::kThreshold, true)
+  RELU_BRANCH_(true, Positive::kPlain, false)
+  RELU_BRANCH_(true, Positive::kPlain, true)
+  RELU_BRANCH_(true, Positive::kRelu6, false)
+  RELU_BRANCH_(true, Positive::kThreshold, false)
+  RELU_BRANCH_(true, Positive::kThreshold, true)
+#undef RELU_BRANCH_
+}
+
+// The Keras algorithm over one value or vector. `Ops` supplies the vector
+// type V and Add/Sub/Mul (exact IEEE ops of the compute type), Round (to
+// the tensor's dtype), Neg, Max(a, b) = a < b ? b : a, Min(a, b) =
+// b < a ? b : a, GtOneZero(x, t) = x > t ? 1 : 0 and
+// SelectPositive(x, y) = x > 0 ? x : y, with its constants zero(), six(),
+// t(), m(), s(), leaky_s(). Ops types must have internal linkage (an
+// anonymous namespace in each path's translation unit) so that code built
+// with one path's -m flags is never linked into another.
+template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip, class Ops>
+inline typename Ops::V ReluOp(const Ops& o, typename Ops::V x) {
+  using V = typename Ops::V;
+  if constexpr (kLeaky) {
+    return o.SelectPositive(x, o.Round(o.Mul(x, o.leaky_s())));
+  } else {
+    V neg{};
+    if constexpr (kSlope) {
+      neg = o.Max(o.Round(o.Add(o.Neg(x), o.t())), o.zero());
+    }
+    V p;
+    if constexpr (kPositive == Positive::kThreshold) {
+      p = o.Mul(x, o.GtOneZero(x, o.t()));  // exact: x * 1 or x * 0
+    } else if constexpr (kPositive == Positive::kRelu6) {
+      p = o.Min(o.Max(x, o.zero()), o.six());
+    } else {
+      p = o.Max(x, o.zero());
+    }
+    if constexpr (kClip) {
+      p = o.Max(o.Min(p, o.m()), o.zero());
+    }
+    if constexpr (kSlope) {
+      return o.Round(o.Sub(p, o.Round(o.Mul(o.s(), neg))));
+    } else {
+      return p;
+    }
+  }
+}
+
+}  // namespace relu::kernel::internal

@@ -1,0 +1,102 @@
+// Every SIMD path against the scalar reference: every length 0..257 at every
+// start misalignment 0..63 bytes (in element steps), in place, out of place
+// and with non-temporal stores, for every dtype and one parameter set per
+// branch of the algorithm, on inputs full of edge values.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "server/kernel/plan.h"
+#include "server/kernel/relu_kernel.h"
+#include "tests/kernel/test_util.h"
+
+namespace relu::kernel::testing {
+namespace {
+
+using SimdParam = std::tuple<Isa, DType>;
+
+class SimdVsScalarTest : public ::testing::TestWithParam<SimdParam> {
+ protected:
+  void SetUp() override {
+    if (!IsaSupported(std::get<0>(GetParam()))) {
+      GTEST_SKIP() << "CPU lacks this path";
+    }
+  }
+};
+
+constexpr size_t kMaxLength = 257;
+constexpr size_t kMaxMisalign = 64;
+
+TEST_P(SimdVsScalarTest, EveryLengthAndMisalignment) {
+  const auto [isa, dtype] = GetParam();
+  const size_t size = ElementSize(dtype);
+  // Room for the largest misalignment plus guard bytes after the end.
+  const size_t buffer_bytes = (kMaxLength + 64) * size + kMaxMisalign + 128;
+  for (const NamedParams& np : BranchParams()) {
+    const internal::Plan plan = internal::MakePlan(dtype, np.params);
+    const std::vector<uint8_t> source =
+        MakeInput(dtype, np.params, kMaxLength, 17, /*edges_only=*/true);
+    std::vector<uint8_t> want(kMaxLength * size);
+    internal::RunScalar(dtype, plan, source.data(), want.data(), kMaxLength,
+                        false);
+    // 64-byte aligned arenas.
+    std::vector<uint8_t> in_arena(buffer_bytes + 64),
+        out_arena(buffer_bytes + 64);
+    uint8_t* in_base = in_arena.data() +
+                       (64 - reinterpret_cast<uintptr_t>(in_arena.data()) % 64);
+    uint8_t* out_base =
+        out_arena.data() +
+        (64 - reinterpret_cast<uintptr_t>(out_arena.data()) % 64);
+    for (size_t misalign = 0; misalign < kMaxMisalign; misalign += size) {
+      // Output misaligned differently from the input.
+      const size_t out_misalign = (misalign * 3 + size * 5) % kMaxMisalign;
+      for (size_t n = 0; n <= kMaxLength; ++n) {
+        // The reference for a prefix of length n is the prefix of `want`
+        // (elementwise op).
+        for (int mode = 0; mode < 3;
+             ++mode) {  // out of place, stream, in place
+          std::memset(in_base, 0xa5, buffer_bytes);
+          std::memset(out_base, 0x5a, buffer_bytes);
+          uint8_t* in = in_base + misalign;
+          std::memcpy(in, source.data(), n * size);
+          uint8_t* out = mode == 2 ? in : out_base + out_misalign;
+          internal::Run(isa, dtype, plan, in, out, n, mode == 1);
+          const long bad = FirstMismatch(dtype, want.data(), out, n);
+          ASSERT_EQ(bad, -1)
+              << np.name << " n=" << n << " misalign=" << misalign
+              << " mode=" << mode << " input "
+              << DescribeBits(dtype, GetBits(dtype, source.data(), bad))
+              << " want "
+              << DescribeBits(dtype, GetBits(dtype, want.data(), bad))
+              << " got " << DescribeBits(dtype, GetBits(dtype, out, bad));
+          // Nothing past the end (nor before the start) was written.
+          const uint8_t guard = mode == 2 ? 0xa5 : 0x5a;
+          const uint8_t* base = mode == 2 ? in_base : out_base;
+          const size_t start = static_cast<size_t>(out - base);
+          for (size_t b = 0; b < start; ++b) {
+            ASSERT_EQ(base[b], guard) << np.name << " wrote before start";
+          }
+          for (size_t b = start + n * size; b < buffer_bytes; ++b) {
+            ASSERT_EQ(base[b], guard)
+                << np.name << " n=" << n << " wrote past the end";
+          }
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Paths, SimdVsScalarTest,
+    ::testing::Combine(::testing::Values(Isa::kAvx2, Isa::kAvx512),
+                       ::testing::ValuesIn(kAllDTypes)),
+    [](const auto& info) {
+      return std::string(IsaName(std::get<0>(info.param))) + "_" +
+             DTypeName(std::get<1>(info.param));
+    });
+
+}  // namespace
+}  // namespace relu::kernel::testing
