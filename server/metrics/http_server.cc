@@ -1,0 +1,197 @@
+#include "server/metrics/http_server.h"
+
+#include <civetweb.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "prometheus/text_serializer.h"
+#include "server/metrics/process_collector.h"
+
+namespace relu::metrics {
+namespace {
+
+constexpr char kMetricsContentType[] =
+    "text/plain; version=0.0.4; charset=utf-8";
+
+// civetweb wants mg_init_library once per process before any server.
+void InitCivetweb() {
+  static std::once_flag once;
+  std::call_once(once, [] { mg_init_library(0); });
+}
+
+// Keeps civetweb quiet on stderr: failures reach the caller as a Status.
+int DropLogMessage(const mg_connection*, const char*) { return 1; }
+
+bool IsGetOrHead(mg_connection* conn, bool* head) {
+  const char* method = mg_get_request_info(conn)->request_method;
+  *head = std::strcmp(method, "HEAD") == 0;
+  if (*head || std::strcmp(method, "GET") == 0) return true;
+  mg_send_http_error(conn, 405, "%s", "method not allowed\n");
+  return false;
+}
+
+// Answers with `status` and `body` (omitted for HEAD). Returns the HTTP
+// status, which tells civetweb the request was handled.
+int Reply(mg_connection* conn, int status, const char* content_type,
+          const std::string& body, bool head) {
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\n"
+            "Content-Type: %s\r\n"
+            "Content-Length: %zu\r\n"
+            "Cache-Control: no-store\r\n"
+            "Connection: close\r\n\r\n",
+            status, mg_get_response_code_text(conn, status), content_type,
+            body.size());
+  if (!head) mg_write(conn, body.data(), body.size());
+  return status;
+}
+
+// Opens and closes one TCP connection to `address` ("ip:port" or
+// "[ip6]:port"; a wildcard ip means loopback). Errors are ignored.
+void Poke(const std::string& address, int port) {
+  std::string host = address.substr(0, address.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  addrinfo hints{};
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) !=
+      0) {
+    return;
+  }
+  const int fd = socket(found->ai_family, SOCK_STREAM, 0);
+  if (fd >= 0) {
+    connect(fd, found->ai_addr, found->ai_addrlen);
+    close(fd);
+  }
+  freeaddrinfo(found);
+}
+
+}  // namespace
+
+MetricsHttpServer::MetricsHttpServer(
+    std::string address, std::shared_ptr<prometheus::Registry> registry,
+    std::function<bool()> ready)
+    : address_(std::move(address)),
+      registry_(std::move(registry)),
+      ready_(std::move(ready)),
+      process_(std::make_unique<ProcessCollector>()) {}
+
+MetricsHttpServer::~MetricsHttpServer() {
+  if (context_ == nullptr) return;
+  // civetweb's master thread sees the stop flag only when its poll() returns,
+  // which without traffic takes up to its 2 s quantum: knock until mg_stop()
+  // is through.
+  std::atomic<bool> stopped{false};
+  std::thread stopper([this, &stopped] {
+    mg_stop(context_);
+    stopped = true;
+  });
+  while (!stopped) {
+    Poke(address_, port_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stopper.join();
+}
+
+absl::Status MetricsHttpServer::Start() {
+  if (context_ != nullptr) {
+    return absl::FailedPreconditionError("metrics server already started");
+  }
+  const size_t colon = address_.rfind(':');
+  if (address_.empty() || colon == std::string::npos ||
+      colon + 1 == address_.size() ||
+      address_.find_first_not_of("0123456789", colon + 1) !=
+          std::string::npos) {
+    return absl::InvalidArgumentError(
+        "metrics address must be ip:port, got \"" + address_ + "\"");
+  }
+  InitCivetweb();
+
+  const char* options[] = {"listening_ports",
+                           address_.c_str(),
+                           "num_threads",
+                           "4",
+                           "enable_keep_alive",
+                           "no",
+                           "request_timeout_ms",
+                           "10000",
+                           nullptr};
+  mg_callbacks callbacks{};
+  callbacks.log_message = DropLogMessage;
+  mg_init_data init{};
+  init.callbacks = &callbacks;
+  init.user_data = this;
+  init.configuration_options = options;
+  char error_text[256] = {};
+  unsigned error_code = 0;
+  mg_error_data error{};
+  error.code = &error_code;
+  error.text = error_text;
+  error.text_buffer_size = sizeof(error_text);
+
+  context_ = mg_start2(&init, &error);
+  if (context_ == nullptr) {
+    return absl::UnavailableError("metrics server cannot listen on " +
+                                  address_ + ": " + error_text);
+  }
+  mg_server_port ports[4] = {};
+  const int count = mg_get_server_ports(context_, 4, ports);
+  if (count < 1 || ports[0].port <= 0) {
+    mg_stop(context_);
+    context_ = nullptr;
+    return absl::InternalError("metrics server on " + address_ +
+                               " reports no listening port");
+  }
+  port_ = ports[0].port;
+  mg_set_request_handler(context_, "/metrics", &HandleMetrics, this);
+  mg_set_request_handler(context_, "/healthz", &HandleHealthz, this);
+  mg_set_request_handler(context_, "/readyz", &HandleReadyz, this);
+  return absl::OkStatus();
+}
+
+std::string MetricsHttpServer::Scrape() const {
+  std::vector<prometheus::MetricFamily> families;
+  if (registry_ != nullptr) families = registry_->Collect();
+  for (auto& family : process_->Collect())
+    families.push_back(std::move(family));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+int MetricsHttpServer::HandleMetrics(mg_connection* conn, void* self) {
+  bool head = false;
+  if (!IsGetOrHead(conn, &head)) return 405;
+  return Reply(conn, 200, kMetricsContentType,
+               static_cast<MetricsHttpServer*>(self)->Scrape(), head);
+}
+
+int MetricsHttpServer::HandleHealthz(mg_connection* conn, void*) {
+  bool head = false;
+  if (!IsGetOrHead(conn, &head)) return 405;
+  return Reply(conn, 200, "text/plain; charset=utf-8", "ok\n", head);
+}
+
+int MetricsHttpServer::HandleReadyz(mg_connection* conn, void* self) {
+  bool head = false;
+  if (!IsGetOrHead(conn, &head)) return 405;
+  const auto& ready = static_cast<MetricsHttpServer*>(self)->ready_;
+  if (ready && ready()) {
+    return Reply(conn, 200, "text/plain; charset=utf-8", "ready\n", head);
+  }
+  return Reply(conn, 503, "text/plain; charset=utf-8", "not ready\n", head);
+}
+
+}  // namespace relu::metrics
