@@ -1,0 +1,287 @@
+// relu::Client over a gRPC channel: the generated relu.v1 and grpc.health.v1
+// stubs stay in this file.
+#include "relu/client.h"
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <type_traits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "relu/v1/relu.grpc.pb.h"
+
+namespace relu {
+
+static_assert(sizeof(Float16) == 2 && std::is_trivially_copyable_v<Float16>);
+static_assert(sizeof(BFloat16) == 2 && std::is_trivially_copyable_v<BFloat16>);
+
+namespace {
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", what, " ", path));
+  }
+  std::ostringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+// Duration in the service config's JSON form ("0.1s").
+std::string JsonDuration(std::chrono::milliseconds d) {
+  return absl::StrCat(d.count() / 1000, ".", (d.count() % 1000) / 100,
+                      (d.count() % 100) / 10, d.count() % 10, "s");
+}
+
+std::string ServiceConfigJson(const ClientOptions& o) {
+  std::string config =
+      absl::StrCat("{\"loadBalancingConfig\":[{\"", o.lb_policy, "\":{}}]");
+  if (o.max_attempts >= 2) {
+    absl::StrAppend(
+        &config,
+        ",\"methodConfig\":[{\"name\":[{\"service\":\"relu.v1.ReluService\"},"
+        "{\"service\":\"grpc.health.v1.Health\",\"method\":\"Check\"}],"
+        "\"retryPolicy\":{\"maxAttempts\":",
+        o.max_attempts, ",\"initialBackoff\":\"",
+        JsonDuration(o.initial_backoff), "\",\"maxBackoff\":\"",
+        JsonDuration(o.max_backoff),
+        "\",\"backoffMultiplier\":", o.backoff_multiplier,
+        ",\"retryableStatusCodes\":[\"UNAVAILABLE\"]}}]");
+  }
+  config += "}";
+  return config;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(
+    const ClientOptions& o) {
+  if (o.tls_ca_file.empty() && o.tls_cert_file.empty() &&
+      o.tls_key_file.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS client certificate and key must be given together");
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!o.tls_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(o.tls_ca_file, "TLS CA file");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+  }
+  if (!o.tls_cert_file.empty()) {
+    absl::StatusOr<std::string> cert =
+        ReadFile(o.tls_cert_file, "TLS certificate file");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadFile(o.tls_key_file, "TLS key file");
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+void ToProto(const ReluParams& params, v1::ReluParams* out) {
+  if (params.max_value.has_value()) out->set_max_value(*params.max_value);
+  out->set_negative_slope(params.negative_slope);
+  out->set_threshold(params.threshold);
+}
+
+void ToProto(Tensor tensor, v1::Tensor* out) {
+  out->set_dtype(static_cast<v1::DataType>(tensor.dtype));
+  for (int64_t d : tensor.shape) out->add_shape(d);
+  out->set_data(std::move(tensor.data));
+}
+
+Tensor FromProto(v1::Tensor* in) {
+  Tensor t;
+  t.dtype = static_cast<DataType>(in->dtype());
+  t.shape.assign(in->shape().begin(), in->shape().end());
+  t.data = std::move(*in->mutable_data());
+  return t;
+}
+
+// The decoded 1-D result of a typed Apply.
+template <typename T>
+absl::StatusOr<std::vector<T>> Decode(absl::StatusOr<Tensor> result,
+                                      DataType dtype) {
+  if (!result.ok()) return result.status();
+  if (result->dtype != dtype) {
+    return absl::InternalError("server answered with another dtype");
+  }
+  std::vector<T> values(result->data.size() / sizeof(T));
+  if (values.size() * sizeof(T) != result->data.size()) {
+    return absl::InternalError("server answered with a partial element");
+  }
+  if (!values.empty()) {
+    std::memcpy(values.data(), result->data.data(), result->data.size());
+  }
+  return values;
+}
+
+template <typename T>
+Tensor Encode(const std::vector<T>& values, DataType dtype) {
+  Tensor t;
+  t.dtype = dtype;
+  t.shape = {static_cast<int64_t>(values.size())};
+  t.data.resize(values.size() * sizeof(T));
+  if (!values.empty()) std::memcpy(t.data.data(), values.data(), t.data.size());
+  return t;
+}
+
+}  // namespace
+
+struct Client::Impl {
+  absl::Status init_status;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::ReluService::Stub> relu_stub;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_stub;
+  std::chrono::milliseconds deadline;
+
+  void SetDeadline(grpc::ClientContext* ctx) const {
+    ctx->set_deadline(std::chrono::system_clock::now() + deadline);
+  }
+};
+
+Client::Client(std::string target, ClientOptions options)
+    : target_(std::move(target)),
+      options_(std::move(options)),
+      impl_(std::make_shared<Impl>()) {
+  impl_->deadline = options_.deadline;
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
+      MakeCredentials(options_);
+  if (!creds.ok()) {
+    impl_->init_status = creds.status();
+    return;
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(options_.max_send_message_bytes);
+  args.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
+  args.SetServiceConfigJSON(ServiceConfigJson(options_));
+  // The service config above is the one in force, even if DNS offers one.
+  args.SetInt(GRPC_ARG_SERVICE_CONFIG_DISABLE_RESOLUTION, 1);
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, options_.max_attempts >= 2 ? 1 : 0);
+  args.SetInt(GRPC_ARG_PER_RPC_RETRY_BUFFER_SIZE, options_.retry_buffer_bytes);
+  if (options_.keepalive_time.count() > 0) {
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
+                static_cast<int>(options_.keepalive_time.count()));
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                static_cast<int>(options_.keepalive_timeout.count()));
+  }
+  impl_->channel = grpc::CreateCustomChannel(target_, *creds, args);
+  impl_->relu_stub = v1::ReluService::NewStub(impl_->channel);
+  impl_->health_stub = grpc::health::v1::Health::NewStub(impl_->channel);
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(std::string target,
+                                                       ClientOptions options) {
+  auto client = std::make_unique<Client>(std::move(target), std::move(options));
+  if (!client->init_status().ok()) return client->init_status();
+  return client;
+}
+
+Client::~Client() = default;
+
+absl::Status Client::init_status() const { return impl_->init_status; }
+
+absl::StatusOr<Tensor> Client::Apply(Tensor tensor, const ReluParams& params) {
+  if (!impl_->init_status.ok()) return impl_->init_status;
+  v1::ApplyReLURequest request;
+  ToProto(std::move(tensor), request.mutable_tensor());
+  ToProto(params, request.mutable_params());
+  v1::ApplyReLUResponse response;
+  grpc::ClientContext ctx;
+  impl_->SetDeadline(&ctx);
+  grpc::Status status = impl_->relu_stub->ApplyReLU(&ctx, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return FromProto(response.mutable_tensor());
+}
+
+absl::StatusOr<std::vector<float>> Client::Apply(
+    const std::vector<float>& values, const ReluParams& params) {
+  return Decode<float>(Apply(Encode(values, DataType::kFloat32), params),
+                       DataType::kFloat32);
+}
+absl::StatusOr<std::vector<double>> Client::Apply(
+    const std::vector<double>& values, const ReluParams& params) {
+  return Decode<double>(Apply(Encode(values, DataType::kFloat64), params),
+                        DataType::kFloat64);
+}
+absl::StatusOr<std::vector<Float16>> Client::Apply(
+    const std::vector<Float16>& values, const ReluParams& params) {
+  return Decode<Float16>(Apply(Encode(values, DataType::kFloat16), params),
+                         DataType::kFloat16);
+}
+absl::StatusOr<std::vector<BFloat16>> Client::Apply(
+    const std::vector<BFloat16>& values, const ReluParams& params) {
+  return Decode<BFloat16>(Apply(Encode(values, DataType::kBFloat16), params),
+                          DataType::kBFloat16);
+}
+
+namespace {
+
+// Everything one asynchronous call needs until its completion runs; owns
+// itself and deletes itself there. Holds the Impl so the channel outlives it.
+struct AsyncCall {
+  std::shared_ptr<void> keep_channel;
+  grpc::ClientContext ctx;
+  v1::ApplyReLURequest request;
+  v1::ApplyReLUResponse response;
+  Client::ApplyCallback done;
+};
+
+}  // namespace
+
+void Client::ApplyAsync(Tensor tensor, const ReluParams& params,
+                        ApplyCallback done) {
+  if (!impl_->init_status.ok()) {
+    done(impl_->init_status);
+    return;
+  }
+  auto* call = new AsyncCall{impl_, {}, {}, {}, std::move(done)};
+  ToProto(std::move(tensor), call->request.mutable_tensor());
+  ToProto(params, call->request.mutable_params());
+  impl_->SetDeadline(&call->ctx);
+  impl_->relu_stub->async()->ApplyReLU(
+      &call->ctx, &call->request, &call->response, [call](grpc::Status status) {
+        std::unique_ptr<AsyncCall> owned(call);
+        if (status.ok()) {
+          owned->done(FromProto(owned->response.mutable_tensor()));
+        } else {
+          owned->done(FromGrpcStatus(status));
+        }
+      });
+}
+
+std::future<absl::StatusOr<Tensor>> Client::ApplyAsync(
+    Tensor tensor, const ReluParams& params) {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<Tensor>>>();
+  std::future<absl::StatusOr<Tensor>> future = promise->get_future();
+  ApplyAsync(std::move(tensor), params,
+             [promise](absl::StatusOr<Tensor> result) {
+               promise->set_value(std::move(result));
+             });
+  return future;
+}
+
+absl::StatusOr<ServingStatus> Client::Health(std::string_view service) {
+  if (!impl_->init_status.ok()) return impl_->init_status;
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(std::string(service));
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext ctx;
+  impl_->SetDeadline(&ctx);
+  grpc::Status status = impl_->health_stub->Check(&ctx, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return static_cast<ServingStatus>(response.status());
+}
+
+}  // namespace relu
