@@ -59,19 +59,17 @@ Kernel::~Kernel() = default;
 Isa Kernel::isa() const { return impl_->isa; }
 int Kernel::threads() const { return impl_->threads; }
 
-void Kernel::Apply(DType dtype, const Params& params, const void* in, void* out,
-                   size_t n) {
+namespace {
+
+// The parallel part of Kernel::Apply, kept out of line so that the inline
+// path of small calls stays a few instructions.
+[[gnu::noinline]] void ApplyParallel(tbb::task_arena& arena, Isa isa,
+                                     DType dtype, const internal::Plan& plan,
+                                     const void* in, void* out, size_t n,
+                                     bool stream) {
   const size_t element_size = ElementSize(dtype);
-  const size_t bytes = n * element_size;
-  const internal::Plan plan = internal::MakePlan(dtype, params);
-  const bool stream = in != out && bytes >= internal::kStreamMinBytes;
-  const Isa isa = impl_->isa;
-  if (impl_->threads == 1 || bytes < kInlineBytes) {
-    internal::Run(isa, dtype, plan, in, out, n, stream);
-    return;
-  }
   const size_t grain = kGrainBytes / element_size;
-  impl_->arena.execute([&] {
+  arena.execute([&] {
     tbb::parallel_for(tbb::blocked_range<size_t>(0, n, grain),
                       [&](const tbb::blocked_range<size_t>& range) {
                         const size_t offset = range.begin() * element_size;
@@ -80,6 +78,20 @@ void Kernel::Apply(DType dtype, const Params& params, const void* in, void* out,
                                       stream);
                       });
   });
+}
+
+}  // namespace
+
+void Kernel::Apply(DType dtype, const Params& params, const void* in, void* out,
+                   size_t n) {
+  const size_t bytes = n * ElementSize(dtype);
+  const internal::Plan plan = internal::MakePlan(dtype, params);
+  const bool stream = in != out && bytes >= internal::kStreamMinBytes;
+  if (impl_->threads == 1 || bytes < kInlineBytes) {
+    internal::Run(impl_->isa, dtype, plan, in, out, n, stream);
+    return;
+  }
+  ApplyParallel(impl_->arena, impl_->isa, dtype, plan, in, out, n, stream);
 }
 
 void Kernel::ApplyBatch(const Segment* segments, size_t count) {

@@ -127,7 +127,8 @@ struct IoF32 {
     _mm256_maskstore_ps(p, Mask(count), v);
   }
   template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip>
-  static Raw Compute(const OpsF32<RoundNone>& o, Raw x) {
+  static RELU_KERNEL_ALWAYS_INLINE Raw Compute(const OpsF32<RoundNone>& o,
+                                               Raw x) {
     return ReluOp<kLeaky, kSlope, kPositive, kClip>(o, x);
   }
 };
@@ -150,7 +151,7 @@ struct IoF64 {
     _mm256_maskstore_pd(p, Mask(count), v);
   }
   template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip>
-  static Raw Compute(const OpsF64& o, Raw x) {
+  static RELU_KERNEL_ALWAYS_INLINE Raw Compute(const OpsF64& o, Raw x) {
     return ReluOp<kLeaky, kSlope, kPositive, kClip>(o, x);
   }
 };
@@ -182,7 +183,8 @@ struct Io16 {
     std::memcpy(p, buffer, count * sizeof(uint16_t));
   }
   template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip>
-  static Raw Compute(const typename Convert::Ops& o, Raw x) {
+  static RELU_KERNEL_ALWAYS_INLINE Raw Compute(const typename Convert::Ops& o,
+                                               Raw x) {
     const __m256 lo = Convert::ToFloat(_mm256_castsi256_si128(x));
     const __m256 hi = Convert::ToFloat(_mm256_extracti128_si256(x, 1));
     const __m128i lo_out =

@@ -128,7 +128,8 @@ struct IoF32 {
     _mm512_mask_storeu_ps(p, Mask(count), v);
   }
   template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip>
-  static Raw Compute(const OpsF32<RoundNone>& o, Raw x) {
+  static RELU_KERNEL_ALWAYS_INLINE Raw Compute(const OpsF32<RoundNone>& o,
+                                               Raw x) {
     return ReluOp<kLeaky, kSlope, kPositive, kClip>(o, x);
   }
 };
@@ -149,7 +150,7 @@ struct IoF64 {
     _mm512_mask_storeu_pd(p, Mask(count), v);
   }
   template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip>
-  static Raw Compute(const OpsF64& o, Raw x) {
+  static RELU_KERNEL_ALWAYS_INLINE Raw Compute(const OpsF64& o, Raw x) {
     return ReluOp<kLeaky, kSlope, kPositive, kClip>(o, x);
   }
 };
@@ -174,7 +175,8 @@ struct Io16 {
     _mm512_mask_storeu_epi16(p, Mask(count), v);
   }
   template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip>
-  static Raw Compute(const typename Convert::Ops& o, Raw x) {
+  static RELU_KERNEL_ALWAYS_INLINE Raw Compute(const typename Convert::Ops& o,
+                                               Raw x) {
     const __m512 lo = Convert::ToFloat(_mm512_castsi512_si256(x));
     const __m512 hi = Convert::ToFloat(_mm512_extracti64x4_epi64(x, 1));
     const __m256i lo_out =

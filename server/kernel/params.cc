@@ -204,11 +204,15 @@ Plan MakePlan(DType dtype, const Params& params) {
   const double t = params.threshold;
   const bool has_max = params.max_value.has_value();
   const double m = has_max ? *params.max_value : 0.0;
-  plan.slope_d = ConstantToDType(dtype, s);
-  plan.leaky_slope_d =
-      ConstantToDType(dtype, static_cast<double>(static_cast<float>(s)));
-  plan.threshold_d = ConstantToDType(dtype, t);
-  plan.max_d = ConstantToDType(dtype, m);
+  // Zero converts to zero in every dtype: skip the conversions in the
+  // common case (this runs once per call, also for tiny tensors).
+  if (s != 0) {
+    plan.slope_d = ConstantToDType(dtype, s);
+    plan.leaky_slope_d =
+        ConstantToDType(dtype, static_cast<double>(static_cast<float>(s)));
+  }
+  if (t != 0) plan.threshold_d = ConstantToDType(dtype, t);
+  if (has_max) plan.max_d = ConstantToDType(dtype, m);
   if (s != 0 && !has_max && t == 0) {
     plan.leaky = true;
     return plan;

@@ -89,6 +89,10 @@ void DispatchBranch(const Plan& plan, F&& f) {
 #undef RELU_BRANCH_
 }
 
+// Forces inlining of the per-vector code into the loops (gcc otherwise keeps
+// some float16/bfloat16 steps as out-of-line calls).
+#define RELU_KERNEL_ALWAYS_INLINE inline __attribute__((always_inline))
+
 // The Keras algorithm over one value or vector. `Ops` supplies the vector
 // type V and Add/Sub/Mul (exact IEEE ops of the compute type), Round (to
 // the tensor's dtype), Neg, Max(a, b) = a < b ? b : a, Min(a, b) =
@@ -98,7 +102,8 @@ void DispatchBranch(const Plan& plan, F&& f) {
 // anonymous namespace in each path's translation unit) so that code built
 // with one path's -m flags is never linked into another.
 template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip, class Ops>
-inline typename Ops::V ReluOp(const Ops& o, typename Ops::V x) {
+RELU_KERNEL_ALWAYS_INLINE typename Ops::V ReluOp(const Ops& o,
+                                                 typename Ops::V x) {
   using V = typename Ops::V;
   if constexpr (kLeaky) {
     return o.SelectPositive(x, o.Round(o.Mul(x, o.leaky_s())));

@@ -34,20 +34,36 @@ struct VectorLoop {
 
   template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip>
   void operator()() const {
-    const Ops ops(plan);
-    const auto f = [&ops](Raw r) {
+    Loop<Branch<kLeaky, kSlope, kPositive, kClip>>();
+  }
+
+ private:
+  // One vector of the branch, always inlined into the loops.
+  template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip>
+  struct Branch {
+    static RELU_KERNEL_ALWAYS_INLINE Raw Step(const Ops& ops, Raw r) {
       return Io::template Compute<kLeaky, kSlope, kPositive, kClip>(ops, r);
-    };
+    }
+  };
+
+  template <class B>
+  void Loop() const {
+    // Locals, not members: vector stores may alias anything, so members
+    // would be reloaded after every store.
+    const T* const in = this->in;
+    T* const out = this->out;
+    const size_t n = this->n;
+    const Ops ops(plan);
     size_t i = 0;
     if (stream && static_cast<const void*>(in) != out) {
       const size_t misalign = reinterpret_cast<uintptr_t>(out) % kVectorBytes;
       if (misalign != 0) {
         const size_t head = std::min(n, (kVectorBytes - misalign) / sizeof(T));
-        Io::StorePartial(out, head, f(Io::LoadPartial(in, head)));
+        Io::StorePartial(out, head, B::Step(ops, Io::LoadPartial(in, head)));
         i = head;
       }
       for (; i + kLanes <= n; i += kLanes) {
-        Io::Stream(out + i, f(Io::Load(in + i)));
+        Io::Stream(out + i, B::Step(ops, Io::Load(in + i)));
       }
       _mm_sfence();
     } else {
@@ -58,17 +74,18 @@ struct VectorLoop {
         const Raw b = Io::Load(in + i + kLanes);
         const Raw c = Io::Load(in + i + 2 * kLanes);
         const Raw d = Io::Load(in + i + 3 * kLanes);
-        Io::Store(out + i, f(a));
-        Io::Store(out + i + kLanes, f(b));
-        Io::Store(out + i + 2 * kLanes, f(c));
-        Io::Store(out + i + 3 * kLanes, f(d));
+        Io::Store(out + i, B::Step(ops, a));
+        Io::Store(out + i + kLanes, B::Step(ops, b));
+        Io::Store(out + i + 2 * kLanes, B::Step(ops, c));
+        Io::Store(out + i + 3 * kLanes, B::Step(ops, d));
       }
       for (; i + kLanes <= n; i += kLanes) {
-        Io::Store(out + i, f(Io::Load(in + i)));
+        Io::Store(out + i, B::Step(ops, Io::Load(in + i)));
       }
     }
     if (i < n) {
-      Io::StorePartial(out + i, n - i, f(Io::LoadPartial(in + i, n - i)));
+      Io::StorePartial(out + i, n - i,
+                       B::Step(ops, Io::LoadPartial(in + i, n - i)));
     }
   }
 };
