@@ -1,0 +1,31 @@
+// A tiny blocking HTTP/1.0 client for tests: one GET to 127.0.0.1, read to
+// EOF. Enough for /metrics, the probes and Prometheus' query API.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace relu::metrics::testing {
+
+struct HttpResponse {
+  int status = 0;
+  std::string headers;  // the status line and header lines, CRLF-separated
+  std::string body;
+};
+
+// Sends `method` `target` (path and query) to 127.0.0.1:`port`. Errors are
+// UNAVAILABLE (connect, I/O) or INTERNAL (unparseable response).
+absl::StatusOr<HttpResponse> HttpRequest(int port, const std::string& target,
+                                         const std::string& method = "GET");
+
+// Percent-encodes everything but unreserved characters (RFC 3986).
+std::string UrlEncode(const std::string& text);
+
+// A loopback TCP port that was free a moment ago (bound to port 0, closed).
+int PickFreePort();
+
+// The absolute path of `name` on $PATH, or "" if there is none.
+std::string FindExecutable(const std::string& name);
+
+}  // namespace relu::metrics::testing
