@@ -12,10 +12,12 @@
 // (0 = never wait), whichever comes first.
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 
 #include "absl/status/status.h"
 #include "server/kernel/relu_kernel.h"
@@ -23,31 +25,58 @@
 namespace relu::batching {
 
 // Time source, injected so tests control deadlines and batch delays.
+//
+// Waiting goes through the clock too: the scheduler never sleeps on its own,
+// it calls WaitUntil() with its condition variable, so a fake clock can keep
+// it asleep until the test advances time (and then wake it). Implementations
+// must be thread-safe.
 class Clock {
  public:
   virtual ~Clock() = default;
+  // Microseconds on this clock's monotonic time line.
   virtual int64_t NowMicros() = 0;
-  // The process's monotonic clock (std::chrono::steady_clock).
+
+  // Blocks the calling thread, which holds `lock` (a lock on the mutex that
+  // guards the caller's condition), until `cv` is notified or NowMicros()
+  // reaches `deadline_micros` (INT64_MAX = no limit). Like
+  // std::condition_variable::wait, `lock` is released while blocked and held
+  // again on return; the call may return early (spurious wake-up), so callers
+  // re-check their condition and the time in a loop. Returns at once when
+  // NowMicros() >= deadline_micros. The default waits on
+  // std::chrono::steady_clock for the remaining clock time.
+  virtual void WaitUntil(std::condition_variable& cv,
+                         std::unique_lock<std::mutex>& lock,
+                         int64_t deadline_micros);
+
+  // The process's monotonic clock (std::chrono::steady_clock). Never null;
+  // lives for the whole process.
   static Clock* Real();
 };
 
-// One request. The scheduler owns it from a successful Schedule() until it
-// calls Done(); segment.in/out point into buffers the task itself keeps alive.
+// One request. The scheduler owns it from a successful Schedule() on, calls
+// Done() once and then destroys it; segment.in/out point into buffers the
+// task itself keeps alive until it is destroyed.
 class BatchTask {
  public:
   virtual ~BatchTask() = default;
 
   kernel::Segment segment;
-  size_t bytes = 0;                       // counted against max_queue_bytes
-  int64_t deadline_micros = INT64_MAX;    // in Clock time; INT64_MAX = none
-  int64_t enqueue_micros = 0;             // set by Schedule()
+  size_t bytes = 0;                     // counted against max_queue_bytes
+  int64_t deadline_micros = INT64_MAX;  // in Clock time; INT64_MAX = none
+  int64_t enqueue_micros = 0;           // set by Schedule()
 
-  // Polled before compute: a cancelled task is dropped with CANCELLED.
+  // Polled on the scheduler's thread when the task's batch is formed (other
+  // threads may be flipping it meanwhile, so make it atomic): a cancelled task
+  // is dropped with CANCELLED. A task whose deadline_micros <= NowMicros() at
+  // that moment is dropped with DEADLINE_EXCEEDED. Dropped tasks never reach
+  // the kernel.
   virtual bool IsCancelled() const { return false; }
-  // Called exactly once, on the scheduler's thread, without its lock held:
-  // OK after the output is written, DEADLINE_EXCEEDED / CANCELLED when dropped
-  // before compute, UNAVAILABLE when cut by a drain timeout. The task may
-  // delete itself (the scheduler releases ownership before calling).
+  // Called exactly once per accepted task, on the scheduler's thread, without
+  // its lock held: OK after the output is written, DEADLINE_EXCEEDED /
+  // CANCELLED when dropped before compute, UNAVAILABLE when cut by a drain
+  // timeout. The scheduler destroys the task right after Done() returns, so
+  // Done() must not delete it (it may hand its results elsewhere, e.g. finish
+  // a gRPC reactor). Done() may call Schedule() but not Drain().
   virtual void Done(absl::Status status) = 0;
 };
 
@@ -56,51 +85,96 @@ enum class CloseReason { kIdle, kMaxRequests, kMaxElements, kDelay };
 // Why a task was refused or dropped (label of relu_rejected_total).
 enum class RejectReason { kQueueFull, kDeadline, kCancelled, kDraining };
 
-const char* CloseReasonName(CloseReason reason);   // "idle", "max_requests", ...
-const char* RejectReasonName(RejectReason reason); // "queue_full", ...
+const char* CloseReasonName(CloseReason reason);  // "idle", "max_requests", ...
+const char* RejectReasonName(RejectReason reason);  // "queue_full", ...
 
-// Hooks for metrics. Called on the scheduler's thread (OnRejected also on the
-// Schedule() caller's thread); implementations must be cheap and thread-safe.
+// Hooks for metrics. Called on the scheduler's thread (OnQueueChanged and
+// OnRejected also on the Schedule() caller's thread); implementations must be
+// cheap and thread-safe, and must not call back into the scheduler.
 class BatchObserver {
  public:
   virtual ~BatchObserver() = default;
+  // The queue (accepted tasks not yet in a running batch, including those a
+  // batch is waiting for under max_batch_delay_micros) now holds `requests`
+  // tasks of `bytes` bytes. Called with the scheduler's lock held after every
+  // change, so calls arrive in order and the last one is current.
   virtual void OnQueueChanged(size_t /*requests*/, size_t /*bytes*/) {}
+  // Schedule() refused a task (kQueueFull, kDraining; caller's thread), or an
+  // accepted task was dropped: kDeadline, kCancelled at batch formation,
+  // kDraining when cut by a drain timeout (scheduler's thread; before Done).
   virtual void OnRejected(RejectReason /*reason*/) {}
+  // Once per accepted task when it leaves the queue, whatever its fate (batch,
+  // deadline, cancelled, drain cut): Clock time since Schedule().
   virtual void OnDequeued(int64_t /*queue_micros*/) {}
+  // After each kernel call, before the batch's Done(OK) calls: tasks and
+  // elements in it, why it closed, Clock time spent in the kernel.
   virtual void OnBatch(size_t /*requests*/, size_t /*elements*/,
                        CloseReason /*reason*/, int64_t /*kernel_micros*/) {}
 };
 
 struct BatchSchedulerOptions {
-  size_t max_batch_requests = 64;
-  size_t max_batch_elements = 16777216;
-  int64_t max_batch_delay_micros = 0;
-  size_t max_queue_requests = 1024;
-  size_t max_queue_bytes = size_t{1} << 30;
+  size_t max_batch_requests = 64;            // >= 1
+  size_t max_batch_elements = 16777216;      // >= 1; a bigger task runs alone
+  int64_t max_batch_delay_micros = 0;        // >= 0
+  size_t max_queue_requests = 1024;          // >= 1
+  size_t max_queue_bytes = size_t{1} << 30;  // >= 1
 };
 
+// OK, or INVALID_ARGUMENT naming the first bad option by its flag, e.g.
+// "--max-batch-requests must be at least 1, got 0". For start-up checks; the
+// scheduler itself raises zero limits to 1 and a negative delay to 0.
+absl::Status ValidateOptions(const BatchSchedulerOptions& options);
+
+// One scheduler thread forms batches and runs the kernel on them, one batch at
+// a time. Its loop: wait until the queue is non-empty; drop (and answer) the
+// queue's expired and cancelled tasks as it takes tasks from the front in
+// arrival order until the next one would pass max_batch_requests or
+// max_batch_elements (the batch closes: kMaxRequests / kMaxElements); if the
+// whole queue fits, close at once when max_batch_delay_micros is 0 or the
+// scheduler is draining (kIdle), when the delay has passed since the oldest
+// queued task's Schedule() (kDelay), else Clock::WaitUntil() that moment or
+// the next arrival and look again. Then, outside the lock: answer the dropped
+// tasks, run the kernel on the batch's segments, report OnBatch, call Done(OK)
+// on each task in arrival order and destroy it.
 class BatchScheduler {
  public:
-  // Runs one batch; returns when every segment is written.
+  // Runs one batch; returns when every segment is written. Called on the
+  // scheduler's thread only, never concurrently with itself; must not throw.
+  // The segments (in arrival order) are those of the tasks, untouched: no
+  // tensor data is copied.
   using KernelFn = std::function<void(const kernel::Segment*, size_t)>;
 
   // `clock` and `observer` (nullable) must outlive the scheduler. Starts the
   // scheduler thread.
   BatchScheduler(const BatchSchedulerOptions& options, KernelFn kernel,
-                 Clock* clock = Clock::Real(), BatchObserver* observer = nullptr);
+                 Clock* clock = Clock::Real(),
+                 BatchObserver* observer = nullptr);
   // Drains with no time limit.
   ~BatchScheduler();
+  BatchScheduler(const BatchScheduler&) = delete;
+  BatchScheduler& operator=(const BatchScheduler&) = delete;
 
-  // Queues `task`. On OK the scheduler has taken it (task is null afterwards).
-  // Otherwise the caller keeps it: RESOURCE_EXHAUSTED naming the limit when the
-  // queue is full, UNAVAILABLE once draining. Thread-safe.
+  // Queues `task` (sets its enqueue_micros). On OK the scheduler has taken it
+  // (task is null afterwards). Otherwise the caller keeps it:
+  // RESOURCE_EXHAUSTED naming the limit when the queue is full ("queue full:
+  // 1024 requests queued, limit --max-queue-requests=1024", "queue full: N
+  // bytes queued + M requested, limit --max-queue-bytes=L"), UNAVAILABLE
+  // ("server is draining") once Drain() has begun, INVALID_ARGUMENT for a null
+  // task. Thread-safe.
   absl::Status Schedule(std::unique_ptr<BatchTask>& task);
 
   // Refuses new tasks from now on, answers every queued and running one, and
-  // stops the thread. Returns the number of tasks cut with UNAVAILABLE because
-  // `timeout_micros` (of Clock time) passed first; 0 after a complete drain.
+  // stops the thread. Returns the number of tasks cut with UNAVAILABLE ("server
+  // shut down before the call ran") because `timeout_micros` (of Clock time,
+  // counted from this call) passed first; 0 after a complete drain. The
+  // running batch always finishes: the deadline is checked whenever a batch is
+  // formed, and everything still queued then is cut. Thread-safe; a second
+  // call tightens the deadline, waits for the thread and returns 0. Must not
+  // be called from Done() or the kernel.
   size_t Drain(int64_t timeout_micros = INT64_MAX);
 
+  // Whether Drain() has begun (Schedule() refuses from then on).
+  bool draining() const;
   size_t queued_requests() const;
   size_t queued_bytes() const;
 

@@ -1,0 +1,385 @@
+#include "server/batching/batch_scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace relu::batching {
+namespace {
+
+class SteadyClock final : public Clock {
+ public:
+  int64_t NowMicros() override {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+};
+
+// a + b without overflow past INT64_MAX (b >= 0).
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+}  // namespace
+
+void Clock::WaitUntil(std::condition_variable& cv,
+                      std::unique_lock<std::mutex>& lock,
+                      int64_t deadline_micros) {
+  if (deadline_micros == INT64_MAX) {
+    cv.wait(lock);
+    return;
+  }
+  const int64_t remaining = deadline_micros - NowMicros();
+  if (remaining <= 0) return;
+  // Capped so that steady_clock::now() + remaining cannot overflow; a longer
+  // wait simply returns early, which callers allow for.
+  constexpr int64_t kMaxWaitMicros = int64_t{3600} * 1000 * 1000;
+  cv.wait_for(lock,
+              std::chrono::microseconds(std::min(remaining, kMaxWaitMicros)));
+}
+
+Clock* Clock::Real() {
+  static SteadyClock* const clock = new SteadyClock;
+  return clock;
+}
+
+const char* CloseReasonName(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kIdle:
+      return "idle";
+    case CloseReason::kMaxRequests:
+      return "max_requests";
+    case CloseReason::kMaxElements:
+      return "max_elements";
+    case CloseReason::kDelay:
+      return "delay";
+  }
+  return "unknown";
+}
+
+const char* RejectReasonName(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kQueueFull:
+      return "queue_full";
+    case RejectReason::kDeadline:
+      return "deadline";
+    case RejectReason::kCancelled:
+      return "cancelled";
+    case RejectReason::kDraining:
+      return "draining";
+  }
+  return "unknown";
+}
+
+absl::Status ValidateOptions(const BatchSchedulerOptions& options) {
+  auto at_least_one = [](const char* flag, size_t value) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " must be at least 1, got ", value));
+  };
+  if (options.max_batch_requests < 1) {
+    return at_least_one("--max-batch-requests", options.max_batch_requests);
+  }
+  if (options.max_batch_elements < 1) {
+    return at_least_one("--max-batch-elements", options.max_batch_elements);
+  }
+  if (options.max_batch_delay_micros < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-batch-delay-micros must not be negative, got ",
+                     options.max_batch_delay_micros));
+  }
+  if (options.max_queue_requests < 1) {
+    return at_least_one("--max-queue-requests", options.max_queue_requests);
+  }
+  if (options.max_queue_bytes < 1) {
+    return at_least_one("--max-queue-bytes", options.max_queue_bytes);
+  }
+  return absl::OkStatus();
+}
+
+struct BatchScheduler::State {
+  State(const BatchSchedulerOptions& opts, KernelFn fn, Clock* clk,
+        BatchObserver* obs)
+      : options(opts), kernel(std::move(fn)), clock(clk), observer(obs) {
+    options.max_batch_requests =
+        std::max<size_t>(options.max_batch_requests, 1);
+    options.max_batch_elements =
+        std::max<size_t>(options.max_batch_elements, 1);
+    options.max_batch_delay_micros =
+        std::max<int64_t>(options.max_batch_delay_micros, 0);
+    options.max_queue_requests =
+        std::max<size_t>(options.max_queue_requests, 1);
+    options.max_queue_bytes = std::max<size_t>(options.max_queue_bytes, 1);
+  }
+
+  // The scheduler thread's loop; returns once draining and the queue is empty.
+  void Run();
+
+  // Takes `task` off the queue's books (it has already left `queue`) and
+  // reports it. Requires `mu`.
+  void NoteDequeued(const BatchTask& task, int64_t now_micros) {
+    queued_bytes -= task.bytes;
+    if (observer != nullptr) {
+      observer->OnDequeued(now_micros - task.enqueue_micros);
+    }
+  }
+  void NoteQueueChanged() {
+    if (observer != nullptr)
+      observer->OnQueueChanged(queue.size(), queued_bytes);
+  }
+  void Reject(RejectReason reason) {
+    if (observer != nullptr) observer->OnRejected(reason);
+  }
+
+  BatchSchedulerOptions options;
+  const KernelFn kernel;
+  Clock* const clock;
+  BatchObserver* const observer;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;  // queue grew, or draining began
+  std::deque<std::unique_ptr<BatchTask>> queue;  // guarded by mu
+  size_t queued_bytes = 0;                       // guarded by mu
+  bool draining = false;                         // guarded by mu
+  int64_t drain_deadline_micros = INT64_MAX;     // guarded by mu
+  size_t cut_tasks = 0;                          // guarded by mu
+
+  std::mutex join_mu;  // serializes joining `thread` in Drain()
+  std::thread thread;  // joinable until the first Drain() joins it
+};
+
+namespace {
+
+// A dropped task with the answer it gets.
+struct Dropped {
+  std::unique_ptr<BatchTask> task;
+  absl::Status status;
+};
+
+void AnswerDropped(std::vector<Dropped>& dropped) {
+  for (Dropped& d : dropped) {
+    d.task->Done(std::move(d.status));
+    d.task.reset();
+  }
+  dropped.clear();
+}
+
+}  // namespace
+
+void BatchScheduler::State::Run() {
+  std::vector<std::unique_ptr<BatchTask>> batch;
+  std::vector<kernel::Segment> segments;
+  std::vector<Dropped> dropped;
+  std::unique_lock<std::mutex> lock(mu);
+  for (;;) {
+    while (queue.empty() && !draining) clock->WaitUntil(cv, lock, INT64_MAX);
+    const int64_t now = clock->NowMicros();
+
+    if (draining && now >= drain_deadline_micros && !queue.empty()) {
+      // The drain's time is up: cut everything still queued.
+      for (std::unique_ptr<BatchTask>& task : queue) {
+        NoteDequeued(*task, now);
+        Reject(RejectReason::kDraining);
+        dropped.push_back(
+            {std::move(task),
+             absl::UnavailableError("server shut down before the call ran")});
+      }
+      cut_tasks += queue.size();
+      queue.clear();
+      NoteQueueChanged();
+    }
+    if (queue.empty() && draining) break;
+
+    // Take tasks from the front while they fit, dropping dead ones.
+    size_t elements = 0;
+    bool full = false;
+    CloseReason reason = CloseReason::kIdle;
+    bool queue_changed = false;
+    while (!queue.empty()) {
+      BatchTask& task = *queue.front();
+      const bool cancelled = task.IsCancelled();
+      if (cancelled || task.deadline_micros <= now) {
+        NoteDequeued(task, now);
+        Reject(cancelled ? RejectReason::kCancelled : RejectReason::kDeadline);
+        dropped.push_back(
+            {std::move(queue.front()),
+             cancelled ? absl::CancelledError("call cancelled while queued")
+                       : absl::DeadlineExceededError(
+                             "deadline exceeded while queued")});
+        queue.pop_front();
+        queue_changed = true;
+        continue;
+      }
+      if (batch.size() == options.max_batch_requests) {
+        full = true;
+        reason = CloseReason::kMaxRequests;
+        break;
+      }
+      if (!batch.empty() &&
+          task.segment.n > options.max_batch_elements - elements) {
+        full = true;
+        reason = CloseReason::kMaxElements;
+        break;
+      }
+      elements += task.segment.n;
+      batch.push_back(std::move(queue.front()));
+      queue.pop_front();
+      if (elements >= options.max_batch_elements) {
+        full = true;
+        reason = CloseReason::kMaxElements;
+        break;
+      }
+    }
+    if (!full && batch.size() == options.max_batch_requests) {
+      full = true;
+      reason = CloseReason::kMaxRequests;
+    }
+
+    bool close = full;
+    if (!close && !batch.empty()) {
+      const int64_t delay = options.max_batch_delay_micros;
+      if (delay == 0 || draining) {
+        close = true;
+        reason = CloseReason::kIdle;
+      } else if (now >= SaturatingAdd(batch.front()->enqueue_micros, delay)) {
+        close = true;
+        reason = CloseReason::kDelay;
+      }
+    }
+
+    if (!close) {
+      // Not ready: the taken tasks go back to the front, in order.
+      const int64_t deadline =
+          batch.empty() ? INT64_MAX
+                        : SaturatingAdd(batch.front()->enqueue_micros,
+                                        options.max_batch_delay_micros);
+      while (!batch.empty()) {
+        queue.push_front(std::move(batch.back()));
+        batch.pop_back();
+      }
+      if (queue_changed) NoteQueueChanged();
+      if (!dropped.empty()) {
+        // Answer the dropped tasks first, then look again.
+        lock.unlock();
+        AnswerDropped(dropped);
+        lock.lock();
+      } else if (!queue.empty()) {
+        clock->WaitUntil(cv, lock, deadline);
+      }
+      continue;
+    }
+
+    for (const std::unique_ptr<BatchTask>& task : batch) {
+      NoteDequeued(*task, now);
+    }
+    NoteQueueChanged();
+    lock.unlock();
+
+    AnswerDropped(dropped);
+    segments.clear();
+    for (const std::unique_ptr<BatchTask>& task : batch) {
+      segments.push_back(task->segment);
+    }
+    const int64_t start = clock->NowMicros();
+    kernel(segments.data(), segments.size());
+    const int64_t kernel_micros = clock->NowMicros() - start;
+    if (observer != nullptr) {
+      observer->OnBatch(batch.size(), elements, reason, kernel_micros);
+    }
+    for (std::unique_ptr<BatchTask>& task : batch) {
+      task->Done(absl::OkStatus());
+      task.reset();
+    }
+    batch.clear();
+
+    lock.lock();
+  }
+  lock.unlock();
+  AnswerDropped(dropped);
+}
+
+BatchScheduler::BatchScheduler(const BatchSchedulerOptions& options,
+                               KernelFn kernel, Clock* clock,
+                               BatchObserver* observer)
+    : state_(std::make_unique<State>(options, std::move(kernel), clock,
+                                     observer)) {
+  state_->thread = std::thread([state = state_.get()] { state->Run(); });
+}
+
+BatchScheduler::~BatchScheduler() { Drain(INT64_MAX); }
+
+absl::Status BatchScheduler::Schedule(std::unique_ptr<BatchTask>& task) {
+  if (task == nullptr) {
+    return absl::InvalidArgumentError("Schedule() needs a task");
+  }
+  State& s = *state_;
+  absl::Status refused;
+  RejectReason reason = RejectReason::kQueueFull;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.draining) {
+      reason = RejectReason::kDraining;
+      refused = absl::UnavailableError("server is draining");
+    } else if (s.queue.size() >= s.options.max_queue_requests) {
+      refused = absl::ResourceExhaustedError(
+          absl::StrCat("queue full: ", s.queue.size(),
+                       " requests queued, limit "
+                       "--max-queue-requests=",
+                       s.options.max_queue_requests));
+    } else if (task->bytes > s.options.max_queue_bytes - s.queued_bytes) {
+      refused = absl::ResourceExhaustedError(absl::StrCat(
+          "queue full: ", s.queued_bytes, " bytes queued + ", task->bytes,
+          " requested, limit --max-queue-bytes=", s.options.max_queue_bytes));
+    } else {
+      task->enqueue_micros = s.clock->NowMicros();
+      s.queued_bytes += task->bytes;
+      s.queue.push_back(std::move(task));
+      s.NoteQueueChanged();
+    }
+  }
+  if (!refused.ok()) {
+    s.Reject(reason);
+    return refused;
+  }
+  s.cv.notify_one();
+  return absl::OkStatus();
+}
+
+size_t BatchScheduler::Drain(int64_t timeout_micros) {
+  State& s = *state_;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.draining = true;
+    const int64_t deadline = SaturatingAdd(
+        s.clock->NowMicros(), std::max<int64_t>(timeout_micros, 0));
+    s.drain_deadline_micros = std::min(s.drain_deadline_micros, deadline);
+  }
+  s.cv.notify_one();
+  std::lock_guard<std::mutex> join_lock(s.join_mu);
+  if (!s.thread.joinable()) return 0;
+  s.thread.join();
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.cut_tasks;
+}
+
+bool BatchScheduler::draining() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->draining;
+}
+
+size_t BatchScheduler::queued_requests() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->queue.size();
+}
+
+size_t BatchScheduler::queued_bytes() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->queued_bytes;
+}
+
+}  // namespace relu::batching
