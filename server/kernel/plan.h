@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 #include "server/kernel/relu_kernel.h"
 
@@ -87,6 +88,7 @@ void DispatchBranch(const Plan& plan, F&& f) {
   RELU_BRANCH_(true, Positive::kThreshold, false)
   RELU_BRANCH_(true, Positive::kThreshold, true)
 #undef RELU_BRANCH_
+  std::abort();  // MakePlan never builds relu6 together with clip
 }
 
 // Forces inlining of the per-vector code into the loops (gcc otherwise keeps
