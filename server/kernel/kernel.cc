@@ -1,5 +1,6 @@
 // The Kernel class: one code path and one oneTBB arena.
 #include <tbb/blocked_range.h>
+#include <tbb/info.h>
 #include <tbb/parallel_for.h>
 #include <tbb/partitioner.h>
 #include <tbb/task_arena.h>
@@ -48,9 +49,8 @@ Kernel::Kernel(const KernelOptions& options) {
                  IsaName(isa));
     std::abort();
   }
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : tbb::this_task_arena::max_concurrency();
+  const int threads =
+      options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   impl_ = std::make_unique<Impl>(isa, std::max(threads, 1));
 }
 
