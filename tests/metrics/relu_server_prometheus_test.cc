@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "grpcpp/grpcpp.h"
@@ -27,6 +29,24 @@ using metrics::testing::UnixSeconds;
 using testing::ServerProcess;
 
 constexpr int kElements = 1000;
+
+// The port in the server's "<what> listening on <ip>:<port>" log line.
+// Polled, and only a complete line counts: the log is a file the server may
+// be halfway through writing, and the metrics line may follow the gRPC line
+// ServerProcess::Start() waits for. -1 if it never comes (hang guard: a
+// minute) or the process exits.
+int LoggedPort(ServerProcess& server, const std::string& what) {
+  const std::regex pattern(what + " listening on [^ \n]*:([0-9]+)\n");
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (std::chrono::steady_clock::now() < give_up && !server.Exited()) {
+    std::smatch match;
+    const std::string log = server.log();
+    if (std::regex_search(log, match, pattern)) return std::stoi(match[1]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
 constexpr int kOkCalls = 7;
 constexpr int kInvalidCalls = 3;
 
@@ -52,12 +72,15 @@ class ReluServerPrometheusTest : public ::testing::Test {
     }
     server_ = ServerProcess::Start();
     ASSERT_NE(server_, nullptr);
-    ASSERT_GT(server_->metrics_port(), 0)
+    grpc_port_ = LoggedPort(*server_, "gRPC");
+    ASSERT_GT(grpc_port_, 0) << server_->log();
+    metrics_port_ = LoggedPort(*server_, "metrics");
+    ASSERT_GT(metrics_port_, 0)
         << "relu-server did not log \"metrics listening on <ip>:<port>\"; "
            "its log:\n"
         << server_->log();
     auto prometheus = PrometheusProcess::Start(
-        binary, {"127.0.0.1:" + std::to_string(server_->metrics_port())});
+        binary, {"127.0.0.1:" + std::to_string(metrics_port_)});
     ASSERT_TRUE(prometheus.ok()) << prometheus.status();
     prometheus_ = std::move(*prometheus);
     ASSERT_TRUE(prometheus_->WaitForScrapeAfter(0))
@@ -75,8 +98,9 @@ class ReluServerPrometheusTest : public ::testing::Test {
   // Sends the known traffic, each call answered before the next; returns the
   // mean client round trip in microseconds.
   double SendCalls() {
-    auto stub = v1::ReluService::NewStub(grpc::CreateChannel(
-        server_->target(), grpc::InsecureChannelCredentials()));
+    auto stub = v1::ReluService::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(grpc_port_),
+                            grpc::InsecureChannelCredentials()));
     const auto ok_request = Request(100);
     const auto invalid_request = Request(-1);  // negative max_value
     double micros = 0;
@@ -106,14 +130,16 @@ class ReluServerPrometheusTest : public ::testing::Test {
   }
 
   std::unique_ptr<ServerProcess> server_;
+  int grpc_port_ = -1;
+  int metrics_port_ = -1;
   std::unique_ptr<PrometheusProcess> prometheus_;
 };
 
 TEST_F(ReluServerPrometheusTest, ProbesAnswer) {
-  auto healthz = HttpRequest(server_->metrics_port(), "/healthz");
+  auto healthz = HttpRequest(metrics_port_, "/healthz");
   ASSERT_TRUE(healthz.ok()) << healthz.status();
   EXPECT_EQ(healthz->status, 200);
-  auto readyz = HttpRequest(server_->metrics_port(), "/readyz");
+  auto readyz = HttpRequest(metrics_port_, "/readyz");
   ASSERT_TRUE(readyz.ok()) << readyz.status();
   EXPECT_EQ(readyz->status, 200);
   EXPECT_EQ(Value("up{job=\"relu\"}"), 1);
