@@ -20,15 +20,20 @@ LARGE = ["256K", "4M", "64M"]
 def load(path):
     with open(path) as f:
         data = json.load(f)
-    rates = {}
+    # With --benchmark_repetitions the median aggregate is used; otherwise
+    # the single run of each entry.
+    runs, medians = {}, {}
     for b in data.get("benchmarks", []):
-        if b.get("run_type", "iteration") != "iteration":
-            continue
-        name = b["name"]
+        name = b.get("run_name", b["name"])
         if name.endswith("/real_time"):
             name = name[: -len("/real_time")]
-        rates[name] = float(b["bytes_per_second"])
-    return rates
+        if b.get("run_type", "iteration") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                medians[name] = float(b["bytes_per_second"])
+        else:
+            runs[name] = float(b["bytes_per_second"])
+    runs.update(medians)
+    return runs
 
 
 def main():

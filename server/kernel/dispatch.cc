@@ -75,25 +75,6 @@ Isa DefaultIsa() {
   return isa;
 }
 
-namespace internal {
-
-void Run(Isa isa, DType dtype, const Plan& plan, const void* in, void* out,
-         size_t n, bool stream) {
-  switch (isa) {
-    case Isa::kScalar:
-      RunScalar(dtype, plan, in, out, n, stream);
-      return;
-    case Isa::kAvx2:
-      RunAvx2(dtype, plan, in, out, n, stream);
-      return;
-    case Isa::kAvx512:
-      RunAvx512(dtype, plan, in, out, n, stream);
-      return;
-  }
-}
-
-}  // namespace internal
-
 void ApplyOnThread(Isa isa, DType dtype, const Params& params, const void* in,
                    void* out, size_t n) {
   const bool stream =

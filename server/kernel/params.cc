@@ -198,34 +198,5 @@ double ConstantToDType(DType dtype, double value) {
   return value;
 }
 
-Plan MakePlan(DType dtype, const Params& params) {
-  Plan plan;
-  const double s = params.negative_slope;
-  const double t = params.threshold;
-  const bool has_max = params.max_value.has_value();
-  const double m = has_max ? *params.max_value : 0.0;
-  // Zero converts to zero in every dtype: skip the conversions in the
-  // common case (this runs once per call, also for tiny tensors).
-  if (s != 0) {
-    plan.slope_d = ConstantToDType(dtype, s);
-    plan.leaky_slope_d =
-        ConstantToDType(dtype, static_cast<double>(static_cast<float>(s)));
-  }
-  if (t != 0) plan.threshold_d = ConstantToDType(dtype, t);
-  if (has_max) plan.max_d = ConstantToDType(dtype, m);
-  if (s != 0 && !has_max && t == 0) {
-    plan.leaky = true;
-    return plan;
-  }
-  plan.slope = s != 0;
-  if (t != 0) {
-    plan.positive = Positive::kThreshold;
-  } else if (has_max && m == 6) {
-    plan.positive = Positive::kRelu6;
-  }
-  plan.clip = has_max && !(t == 0 && m == 6);
-  return plan;
-}
-
 }  // namespace internal
 }  // namespace relu::kernel

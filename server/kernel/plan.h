@@ -31,8 +31,11 @@ struct Plan {
   double max_d = 0.0;          // D(m), when clip
 };
 
-// Builds the plan for valid `params`.
-Plan MakePlan(DType dtype, const Params& params);
+// Builds the plan for valid `params`. Inline because it runs once per call,
+// also for tiny tensors. `static` (internal linkage) like Run below: an
+// inline function compiled in a SIMD translation unit must never be the copy
+// the linker keeps for the portable ones.
+static inline Plan MakePlan(DType dtype, const Params& params);
 
 // Rounds `value` to `dtype` the way the spec converts constants (float64
 // directly; float16 and bfloat16 through float32).
@@ -56,8 +59,20 @@ void RunAvx512(DType dtype, const Plan& plan, const void* in, void* out,
                size_t n, bool stream);
 
 // Dispatches to the path of `isa`.
-void Run(Isa isa, DType dtype, const Plan& plan, const void* in, void* out,
-         size_t n, bool stream);
+static inline void Run(Isa isa, DType dtype, const Plan& plan, const void* in,
+                       void* out, size_t n, bool stream) {
+  switch (isa) {
+    case Isa::kScalar:
+      RunScalar(dtype, plan, in, out, n, stream);
+      return;
+    case Isa::kAvx2:
+      RunAvx2(dtype, plan, in, out, n, stream);
+      return;
+    case Isa::kAvx512:
+      RunAvx512(dtype, plan, in, out, n, stream);
+      return;
+  }
+}
 
 // Out-of-place outputs of at least this many bytes (the whole job's output)
 // use non-temporal stores. Measured on the 2-core dev VM (2 MiB L2 per core,
@@ -133,6 +148,35 @@ RELU_KERNEL_ALWAYS_INLINE typename Ops::V ReluOp(const Ops& o,
       return p;
     }
   }
+}
+
+static inline Plan MakePlan(DType dtype, const Params& params) {
+  Plan plan;
+  const double s = params.negative_slope;
+  const double t = params.threshold;
+  const bool has_max = params.max_value.has_value();
+  const double m = has_max ? *params.max_value : 0.0;
+  // Zero converts to zero in every dtype: skip the conversions in the
+  // common case (this runs once per call, also for tiny tensors).
+  if (s != 0) {
+    plan.slope_d = ConstantToDType(dtype, s);
+    plan.leaky_slope_d =
+        ConstantToDType(dtype, static_cast<double>(static_cast<float>(s)));
+  }
+  if (t != 0) plan.threshold_d = ConstantToDType(dtype, t);
+  if (has_max) plan.max_d = ConstantToDType(dtype, m);
+  if (s != 0 && !has_max && t == 0) {
+    plan.leaky = true;
+    return plan;
+  }
+  plan.slope = s != 0;
+  if (t != 0) {
+    plan.positive = Positive::kThreshold;
+  } else if (has_max && m == 6) {
+    plan.positive = Positive::kRelu6;
+  }
+  plan.clip = has_max && !(t == 0 && m == 6);
+  return plan;
 }
 
 }  // namespace relu::kernel::internal
