@@ -475,5 +475,99 @@ TEST_F(E2ETest, RoundRobinSkipsADeadAddress) {
   }
 }
 
+// --- TLS and mutual TLS ---
+
+// A throwaway CA, a server certificate for 127.0.0.1 and a client
+// certificate, made with the openssl tool.
+class TlsE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "no openssl";
+    char tmpl[] = "/tmp/relu_tls_e2e_XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    {
+      std::ofstream ext(dir_ + "/san.cnf");
+      ext << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+    }
+    const std::vector<std::string> ec = {
+        "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"};
+    auto openssl = [&](std::vector<std::string> args) {
+      args.insert(args.begin(), "/usr/bin/openssl");
+      ProcessResult r = RunProcess(args);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    };
+    std::vector<std::string> ca = {
+        "req",          "-x509", "-keyout", File("ca.key"), "-out",
+        File("ca.pem"), "-days", "2",       "-subj",        "/CN=relu-test-ca"};
+    ca.insert(ca.begin() + 2, ec.begin(), ec.end());
+    openssl(ca);
+    for (const std::string who : {"server", "client"}) {
+      std::vector<std::string> req = {"req",
+                                      "-keyout",
+                                      File(who + ".key"),
+                                      "-out",
+                                      File(who + ".csr"),
+                                      "-subj",
+                                      "/CN=relu-test-" + who};
+      req.insert(req.begin() + 1, ec.begin(), ec.end());
+      openssl(req);
+      openssl({"x509", "-req", "-in", File(who + ".csr"), "-CA", File("ca.pem"),
+               "-CAkey", File("ca.key"), "-CAcreateserial", "-out",
+               File(who + ".pem"), "-days", "2", "-extfile", File("san.cnf")});
+    }
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::system(("rm -rf " + dir_).c_str());
+  }
+  std::string File(const std::string& name) const { return dir_ + "/" + name; }
+
+  std::string dir_;
+};
+
+TEST_F(TlsE2ETest, MutualTls) {
+  std::unique_ptr<ServerProcess> server = ServerProcess::Start(
+      {"--tls-cert=" + File("server.pem"), "--tls-key=" + File("server.key"),
+       "--tls-client-ca=" + File("ca.pem")});
+  ASSERT_NE(server, nullptr);
+  const std::string t = "--target=" + testing::GrpcTargetFromLog(server->log());
+  ProcessResult r = Cli({"apply", t, "--tls-ca=" + File("ca.pem"),
+                         "--tls-cert=" + File("client.pem"),
+                         "--tls-key=" + File("client.key"), "--", "-1", "1"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "[0.0, 1.0]\n");
+  r = Cli({"health", t, "--tls-ca=" + File("ca.pem"),
+           "--tls-cert=" + File("client.pem"),
+           "--tls-key=" + File("client.key")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // Without a client certificate, or in plaintext, the call fails.
+  r = Cli({"apply", t, "--tls-ca=" + File("ca.pem"), "--", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, StartsWith("error: UNAVAILABLE: "));
+  r = Cli({"apply", t, "--", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, StartsWith("error: UNAVAILABLE: "));
+  // A missing file is reported as such.
+  r = Cli({"apply", t, "--tls-ca=" + File("nope.pem"), "--", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("nope.pem"));
+}
+
+TEST_F(TlsE2ETest, ServerTlsWithLibrary) {
+  std::unique_ptr<ServerProcess> server = ServerProcess::Start(
+      {"--tls-cert=" + File("server.pem"), "--tls-key=" + File("server.key")});
+  ASSERT_NE(server, nullptr);
+  ClientOptions options;
+  options.tls_ca_file = File("ca.pem");
+  Client client(testing::GrpcTargetFromLog(server->log()), options);
+  absl::StatusOr<std::vector<float>> y =
+      client.Apply(std::vector<float>{-3, 3});
+  ASSERT_TRUE(y.ok()) << y.status();
+  EXPECT_EQ(*y, (std::vector<float>{0, 3}));
+}
+
 }  // namespace
+
+// Readable test names for the dtype parameter.
+void PrintTo(DataType dtype, std::ostream* os) { *os << DataTypeName(dtype); }
+
 }  // namespace relu
