@@ -101,11 +101,27 @@ void ToProto(Tensor tensor, v1::Tensor* out) {
   out->set_data(std::move(tensor.data));
 }
 
-Tensor FromProto(v1::Tensor* in) {
+// The response tensor, checked so that callers can index it by its shape:
+// INTERNAL if the server's answer is not a well-formed tensor.
+absl::StatusOr<Tensor> FromProto(v1::Tensor* in) {
   Tensor t;
   t.dtype = static_cast<DataType>(in->dtype());
   t.shape.assign(in->shape().begin(), in->shape().end());
   t.data = std::move(*in->mutable_data());
+  const size_t size = ElementSize(t.dtype);
+  uint64_t count = 1;
+  bool ok = size != 0;
+  for (int64_t d : t.shape) {
+    if (d < 0 ||
+        (d != 0 && count > (uint64_t{1} << 62) / static_cast<uint64_t>(d))) {
+      ok = false;
+      break;
+    }
+    count *= static_cast<uint64_t>(d);
+  }
+  if (!ok || t.data.size() != count * size) {
+    return absl::InternalError("server answered with a malformed tensor");
+  }
   return t;
 }
 
@@ -118,9 +134,6 @@ absl::StatusOr<std::vector<T>> Decode(absl::StatusOr<Tensor> result,
     return absl::InternalError("server answered with another dtype");
   }
   std::vector<T> values(result->data.size() / sizeof(T));
-  if (values.size() * sizeof(T) != result->data.size()) {
-    return absl::InternalError("server answered with a partial element");
-  }
   if (!values.empty()) {
     std::memcpy(values.data(), result->data.data(), result->data.size());
   }

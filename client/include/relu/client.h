@@ -94,7 +94,8 @@ struct Tensor {
   // Product of `shape` (1 for a scalar). Meaningful only for a valid shape.
   int64_t ElementCount() const;
 
-  // A tensor holding a copy of `values` with the given shape (default: 1-D).
+  // A tensor holding a copy of `values` with the given shape; an empty
+  // `shape` argument gives a 1-D tensor (for a scalar, clear `shape` after).
   // Precondition: product(shape) == values.size().
   static Tensor FromFloat32(const std::vector<float>& values,
                             std::vector<int64_t> shape = {});
@@ -191,7 +192,9 @@ class Client {
   // OK, or why the client cannot make calls.
   absl::Status init_status() const;
 
-  // Blocking ApplyReLU. The result has the input's dtype and shape.
+  // Blocking ApplyReLU. The result has the input's dtype and shape; its byte
+  // length is checked against its shape (INTERNAL if the server's answer is
+  // malformed).
   absl::StatusOr<Tensor> Apply(Tensor tensor, const ReluParams& params = {});
   // 1-D helpers.
   absl::StatusOr<std::vector<float>> Apply(const std::vector<float>& values,
