@@ -115,57 +115,50 @@ std::string ValidateParams(const Params& params) {
 
 namespace internal {
 
+// Both conversions are written without data-dependent branches (the
+// selects compile to cmov): the scalar path converts every element, and
+// ReLU outputs alternate unpredictably between zero and non-zero.
 float HalfToFloat(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  const uint32_t exponent = (h >> 10) & 0x1f;
-  uint32_t mantissa = h & 0x3ff;
-  uint32_t bits;
-  if (exponent == 0x1f) {
-    bits = sign | 0x7f800000 | (mantissa << 13);
-  } else if (exponent != 0) {
-    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-  } else if (mantissa == 0) {
-    bits = sign;
-  } else {
-    // Subnormal: normalize.
-    int e = 113;
-    while ((mantissa & 0x400) == 0) {
-      mantissa <<= 1;
-      --e;
-    }
-    bits = sign | (static_cast<uint32_t>(e) << 23) | ((mantissa & 0x3ff) << 13);
-  }
+  const uint32_t magnitude = h & 0x7fff;
+  // Exponent and mantissa moved into float32 position, then rebiased by
+  // 2^112 with an exact multiply (also normalizes subnormals).
+  uint32_t shifted = magnitude << 13;
   float f;
+  std::memcpy(&f, &shifted, sizeof(f));
+  f *= 0x1p112f;
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  // Infinity and NaN: all-ones exponent, mantissa kept.
+  bits = magnitude >= 0x7c00 ? (0x7f800000 | shifted) : bits;
+  bits |= sign;
   std::memcpy(&f, &bits, sizeof(f));
   return f;
 }
 
-uint16_t FloatToHalf(float f) {
+uint16_t FloatToHalf(float value) {
   uint32_t bits;
-  std::memcpy(&bits, &f, sizeof(bits));
-  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000);
+  std::memcpy(&bits, &value, sizeof(bits));
+  const uint32_t sign = (bits >> 16) & 0x8000;
   const uint32_t abs = bits & 0x7fffffff;
-  if (abs > 0x7f800000) {  // NaN: keep it NaN (quiet), keep top payload bits
-    return static_cast<uint16_t>(sign | 0x7e00 | ((abs >> 13) & 0x3ff));
-  }
-  if (abs >= 0x477ff000) return sign | 0x7c00;  // rounds to >= 65520: inf
-  if (abs >= 0x38800000) {                      // normal half (>= 2^-14)
-    // Round to nearest even on the 13 dropped bits.
-    const uint32_t rounded =
-        abs + 0xfff + ((abs >> 13) & 1) - (static_cast<uint32_t>(112) << 23);
-    return static_cast<uint16_t>(sign | (rounded >> 13));
-  }
-  if (abs < 0x33000000) return sign;  // below half the smallest subnormal
-  // Subnormal half: value = mantissa * 2^-24.
-  const uint32_t exponent = abs >> 23;
-  const uint32_t mantissa = (abs & 0x7fffff) | 0x800000;
-  const uint32_t shift = 126 - exponent;  // 14..24 + ...: (113 - e) + 13
-  const uint32_t half = mantissa >> shift;
-  const uint32_t rest = mantissa & ((1u << shift) - 1);
-  const uint32_t halfway = 1u << (shift - 1);
-  uint32_t result = half;
-  if (rest > halfway || (rest == halfway && (half & 1))) ++result;
-  return static_cast<uint16_t>(sign | result);
+  // Normal halves: round to nearest even on the 13 dropped bits and rebias
+  // (an overflow of the rounding lands on infinity, 0x7c00).
+  const uint32_t normal =
+      (abs + 0xfff + ((abs >> 13) & 1) - (uint32_t{112} << 23)) >> 13;
+  // Subnormal halves (|value| < 2^-14): adding 0.5f aligns the value so the
+  // FPU's round-to-nearest-even rounds at 2^-24; the low bits are the half.
+  float abs_f;
+  std::memcpy(&abs_f, &abs, sizeof(abs_f));
+  const float aligned = abs_f + 0.5f;
+  uint32_t aligned_bits;
+  std::memcpy(&aligned_bits, &aligned, sizeof(aligned_bits));
+  const uint32_t subnormal = aligned_bits - 0x3f000000;
+  // |value| >= 65536 or inf: infinity; NaN stays a quiet NaN.
+  const uint32_t big =
+      abs > 0x7f800000 ? (0x7e00 | ((abs >> 13) & 0x3ff)) : 0x7c00;
+  uint32_t half = abs < 0x38800000 ? subnormal : normal;
+  half = abs >= 0x47800000 ? big : half;
+  return static_cast<uint16_t>(sign | half);
 }
 
 float BFloat16ToFloat(uint16_t b) {
