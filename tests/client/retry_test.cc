@@ -1,0 +1,155 @@
+// The client's retry policy against an in-process fake ReluService that
+// answers UNAVAILABLE a set number of times before echoing the tensor.
+#include <atomic>
+#include <memory>
+
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "relu/client.h"
+#include "relu/v1/relu.grpc.pb.h"
+
+namespace relu {
+namespace {
+
+class FlakyService final : public v1::ReluService::Service {
+ public:
+  explicit FlakyService(int failures) : failures_(failures) {}
+
+  grpc::Status ApplyReLU(grpc::ServerContext*,
+                         const v1::ApplyReLURequest* request,
+                         v1::ApplyReLUResponse* response) override {
+    if (attempts_.fetch_add(1) < failures_) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "try again");
+    }
+    *response->mutable_tensor() = request->tensor();
+    return grpc::Status::OK;
+  }
+  int attempts() const { return attempts_.load(); }
+
+ private:
+  const int failures_;
+  std::atomic<int> attempts_{0};
+};
+
+class RetryTest : public ::testing::Test {
+ protected:
+  void Start(int failures) {
+    service_ = std::make_unique<FlakyService>(failures);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port_);
+    builder.SetMaxReceiveMessageSize(64 << 20);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+  static ClientOptions FastBackoff() {
+    ClientOptions o;
+    o.initial_backoff = std::chrono::milliseconds(1);
+    o.max_backoff = std::chrono::milliseconds(5);
+    return o;
+  }
+
+  std::unique_ptr<FlakyService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+TEST_F(RetryTest, UnavailableIsRetried) {
+  Start(/*failures=*/3);
+  Client client(target(), FastBackoff());
+  absl::StatusOr<std::vector<float>> y = client.Apply(std::vector<float>{1, 2});
+  ASSERT_TRUE(y.ok()) << y.status();
+  EXPECT_EQ(*y, (std::vector<float>{1, 2}));
+  EXPECT_EQ(service_->attempts(), 4);  // the default max_attempts
+}
+
+TEST_F(RetryTest, GivesUpAfterMaxAttempts) {
+  Start(/*failures=*/10);
+  Client client(target(), FastBackoff());
+  absl::StatusOr<std::vector<float>> y = client.Apply(std::vector<float>{1});
+  EXPECT_EQ(y.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(y.status().message(), "try again");
+  EXPECT_EQ(service_->attempts(), 4);
+}
+
+TEST_F(RetryTest, NoRetriesWhenDisabled) {
+  Start(/*failures=*/1);
+  ClientOptions options = FastBackoff();
+  options.max_attempts = 1;
+  Client client(target(), options);
+  EXPECT_EQ(client.Apply(std::vector<float>{1}).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(service_->attempts(), 1);
+}
+
+// A 16 MiB tensor still fits the retry buffer (gRPC's default of 256 KiB
+// would not retry it).
+TEST_F(RetryTest, SixteenMiBCallIsRetried) {
+  Start(/*failures=*/1);
+  Client client(target(), FastBackoff());
+  std::vector<float> x((16 << 20) / sizeof(float), -1.0f);
+  absl::StatusOr<std::vector<float>> y = client.Apply(x);
+  ASSERT_TRUE(y.ok()) << y.status();
+  EXPECT_EQ(y->size(), x.size());
+  EXPECT_EQ(service_->attempts(), 2);
+}
+
+TEST_F(RetryTest, SmallRetryBufferDoesNotRetryLargeCalls) {
+  Start(/*failures=*/1);
+  ClientOptions options = FastBackoff();
+  options.retry_buffer_bytes = 256 << 10;
+  Client client(target(), options);
+  std::vector<float> x((1 << 20) / sizeof(float), -1.0f);
+  EXPECT_EQ(client.Apply(x).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(service_->attempts(), 1);
+}
+
+// Calls to a target with two addresses: returns how many each server got.
+std::pair<int, int> SpreadOfCalls(const ClientOptions& options, int calls) {
+  FlakyService a(0), b(0);
+  int port_a = 0, port_b = 0;
+  std::vector<std::unique_ptr<grpc::Server>> servers;
+  for (auto [service, port] :
+       {std::pair{&a, &port_a}, std::pair{&b, &port_b}}) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             port);
+    builder.RegisterService(service);
+    servers.push_back(builder.BuildAndStart());
+    EXPECT_NE(servers.back(), nullptr);
+  }
+  {
+    Client client("ipv4:127.0.0.1:" + std::to_string(port_a) +
+                      ",127.0.0.1:" + std::to_string(port_b),
+                  options);
+    for (int i = 0; i < calls && (a.attempts() < 5 || b.attempts() < 5); ++i) {
+      EXPECT_TRUE(client.Apply(std::vector<float>{1}).ok());
+    }
+  }
+  for (auto& server : servers) server->Shutdown();
+  return {a.attempts(), b.attempts()};
+}
+
+// The default round_robin policy sends calls to both addresses.
+TEST(LoadBalancingTest, RoundRobinSpreadsCalls) {
+  const auto [a, b] = SpreadOfCalls(ClientOptions{}, 2000);
+  EXPECT_GE(a, 5);
+  EXPECT_GE(b, 5);
+}
+
+// Control: pick_first keeps to one address.
+TEST(LoadBalancingTest, PickFirstUsesOneAddress) {
+  ClientOptions options;
+  options.lb_policy = "pick_first";
+  const auto [a, b] = SpreadOfCalls(options, 200);
+  EXPECT_EQ(a + b, 200);
+  EXPECT_TRUE(a == 0 || b == 0) << a << " " << b;
+}
+
+}  // namespace
+}  // namespace relu
