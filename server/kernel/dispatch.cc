@@ -77,10 +77,9 @@ Isa DefaultIsa() {
 
 void ApplyOnThread(Isa isa, DType dtype, const Params& params, const void* in,
                    void* out, size_t n) {
-  const bool stream =
-      in != out && n * ElementSize(dtype) >= internal::kStreamMinBytes;
+  const bool large = n * ElementSize(dtype) >= internal::kLargeJobBytes;
   internal::Run(isa, dtype, internal::MakePlan(dtype, params), in, out, n,
-                stream);
+                large);
 }
 
 }  // namespace relu::kernel

@@ -66,7 +66,7 @@ namespace {
 [[gnu::noinline]] void ApplyParallel(tbb::task_arena& arena, Isa isa,
                                      DType dtype, const internal::Plan& plan,
                                      const void* in, void* out, size_t n,
-                                     bool stream) {
+                                     bool large) {
   const size_t element_size = ElementSize(dtype);
   const size_t grain = kGrainBytes / element_size;
   arena.execute([&] {
@@ -75,7 +75,7 @@ namespace {
                         const size_t offset = range.begin() * element_size;
                         internal::Run(isa, dtype, plan, AsBytes(in) + offset,
                                       AsBytes(out) + offset, range.size(),
-                                      stream);
+                                      large);
                       });
   });
 }
@@ -86,12 +86,12 @@ void Kernel::Apply(DType dtype, const Params& params, const void* in, void* out,
                    size_t n) {
   const size_t bytes = n * ElementSize(dtype);
   const internal::Plan plan = internal::MakePlan(dtype, params);
-  const bool stream = in != out && bytes >= internal::kStreamMinBytes;
+  const bool large = bytes >= internal::kLargeJobBytes;
   if (impl_->threads == 1 || bytes < kInlineBytes) {
-    internal::Run(impl_->isa, dtype, plan, in, out, n, stream);
+    internal::Run(impl_->isa, dtype, plan, in, out, n, large);
     return;
   }
-  ApplyParallel(impl_->arena, impl_->isa, dtype, plan, in, out, n, stream);
+  ApplyParallel(impl_->arena, impl_->isa, dtype, plan, in, out, n, large);
 }
 
 void Kernel::ApplyBatch(const Segment* segments, size_t count) {
@@ -103,13 +103,13 @@ void Kernel::ApplyBatch(const Segment* segments, size_t count) {
     total_bytes += segments[i].n * ElementSize(segments[i].dtype);
     plans.push_back(internal::MakePlan(segments[i].dtype, segments[i].params));
   }
-  const bool big = total_bytes >= internal::kStreamMinBytes;
+  const bool large = total_bytes >= internal::kLargeJobBytes;
   const auto run_piece = [&](size_t segment, size_t begin, size_t end) {
     const Segment& s = segments[segment];
     const size_t element_size = ElementSize(s.dtype);
     const size_t offset = begin * element_size;
     internal::Run(isa, s.dtype, plans[segment], AsBytes(s.in) + offset,
-                  AsBytes(s.out) + offset, end - begin, big && s.in != s.out);
+                  AsBytes(s.out) + offset, end - begin, large);
   };
   if (impl_->threads == 1 || total_bytes < kInlineBytes) {
     for (size_t i = 0; i < count; ++i) run_piece(i, 0, segments[i].n);

@@ -223,29 +223,28 @@ struct IoBFloat16 : Io16<ConvertBFloat16> {
 
 template <class Io, class Ops>
 void RunTyped(const Plan& plan, const void* in, void* out, size_t n,
-              bool stream) {
+              bool large) {
   using T = typename Io::Storage;
-  DispatchBranch(plan,
-                 VectorLoop<Io, Ops, 64>{plan, static_cast<const T*>(in),
-                                         static_cast<T*>(out), n, stream});
+  DispatchBranch(plan, VectorLoop<Io, Ops, 64>{plan, static_cast<const T*>(in),
+                                               static_cast<T*>(out), n, large});
 }
 
 }  // namespace
 
 void RunAvx512(DType dtype, const Plan& plan, const void* in, void* out,
-               size_t n, bool stream) {
+               size_t n, bool large) {
   switch (dtype) {
     case DType::kFloat32:
-      RunTyped<IoF32, OpsF32<RoundNone>>(plan, in, out, n, stream);
+      RunTyped<IoF32, OpsF32<RoundNone>>(plan, in, out, n, large);
       return;
     case DType::kFloat64:
-      RunTyped<IoF64, OpsF64>(plan, in, out, n, stream);
+      RunTyped<IoF64, OpsF64>(plan, in, out, n, large);
       return;
     case DType::kFloat16:
-      RunTyped<Io16<ConvertHalf>, ConvertHalf::Ops>(plan, in, out, n, stream);
+      RunTyped<Io16<ConvertHalf>, ConvertHalf::Ops>(plan, in, out, n, large);
       return;
     case DType::kBFloat16:
-      RunTyped<IoBFloat16, ConvertBFloat16::Ops>(plan, in, out, n, stream);
+      RunTyped<IoBFloat16, ConvertBFloat16::Ops>(plan, in, out, n, large);
       return;
   }
 }

@@ -96,7 +96,7 @@ void RunTyped(const Plan& plan, const void* in, void* out, size_t n) {
 }  // namespace
 
 void RunScalar(DType dtype, const Plan& plan, const void* in, void* out,
-               size_t n, bool /*stream*/) {
+               size_t n, bool /*large*/) {
   switch (dtype) {
     case DType::kFloat32:
       RunTyped<IoFloat, ScalarOps<float, RoundNone>>(plan, in, out, n);

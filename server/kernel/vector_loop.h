@@ -17,8 +17,9 @@ namespace relu::kernel::internal {
 // masked step for the remainder. `Io` supplies Storage, Raw (one vector of
 // storage elements), Load/Store/Stream (full vector), LoadPartial/
 // StorePartial (first `count` elements only, never touching the others) and
-// Compute<branch>(ops, raw). With `stream` (and out of place) the output is
-// first brought to vector alignment with one masked step, then written with
+// Compute<branch>(ops, raw). With `large` (a job far bigger than the caches)
+// the loop walks four pages at a time; out of place, the output is then
+// first brought to vector alignment with one masked step and written with
 // non-temporal stores.
 template <class Io, class Ops, size_t kVectorBytes>
 struct VectorLoop {
@@ -30,7 +31,7 @@ struct VectorLoop {
   const T* in;
   T* out;
   size_t n;
-  bool stream;
+  bool large;
 
   template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip>
   void operator()() const {
@@ -55,17 +56,47 @@ struct VectorLoop {
     const size_t n = this->n;
     const Ops ops(plan);
     size_t i = 0;
-    if (stream && static_cast<const void*>(in) != out) {
-      const size_t misalign = reinterpret_cast<uintptr_t>(out) % kVectorBytes;
-      if (misalign != 0) {
-        const size_t head = std::min(n, (kVectorBytes - misalign) / sizeof(T));
-        Io::StorePartial(out, head, B::Step(ops, Io::LoadPartial(in, head)));
-        i = head;
+    if (large) {
+      const bool stream = static_cast<const void*>(in) != out;
+      if (stream) {
+        const size_t misalign = reinterpret_cast<uintptr_t>(out) % kVectorBytes;
+        if (misalign != 0) {
+          const size_t head =
+              std::min(n, (kVectorBytes - misalign) / sizeof(T));
+          Io::StorePartial(out, head, B::Step(ops, Io::LoadPartial(in, head)));
+          i = head;
+        }
+      }
+      // Four 4 KiB pages at a time, one vector of each in turn, with the
+      // input prefetched a few lines ahead: several DRAM pages are in
+      // flight at once, which one sequential stream does not get from this
+      // memory system (glibc's large memcpy does the same).
+      constexpr size_t kPageElements = 4096 / sizeof(T);
+      constexpr size_t kPages = 4;
+      for (; i + kPages * kPageElements <= n; i += kPages * kPageElements) {
+        for (size_t j = i; j < i + kPageElements; j += kLanes) {
+          for (size_t p = 0; p < kPages; ++p) {
+            const size_t k = j + p * kPageElements;
+            _mm_prefetch(reinterpret_cast<const char*>(in + k) + 512,
+                         _MM_HINT_T0);
+            const Raw y = B::Step(ops, Io::Load(in + k));
+            if (stream) {
+              Io::Stream(out + k, y);
+            } else {
+              Io::Store(out + k, y);
+            }
+          }
+        }
       }
       for (; i + kLanes <= n; i += kLanes) {
-        Io::Stream(out + i, B::Step(ops, Io::Load(in + i)));
+        const Raw y = B::Step(ops, Io::Load(in + i));
+        if (stream) {
+          Io::Stream(out + i, y);
+        } else {
+          Io::Store(out + i, y);
+        }
       }
-      _mm_sfence();
+      if (stream) _mm_sfence();
     } else {
       // Four independent vectors per iteration keep the load and store
       // ports busy on cache-resident data.

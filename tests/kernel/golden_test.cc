@@ -24,7 +24,7 @@ class GoldenTest : public ::testing::TestWithParam<Isa> {
 // elements (the rest filled with 0.75) and checks the embedded outputs
 // against the golden bits.
 void CheckEmbedded(Isa isa, const GoldenCase& c, size_t offset, size_t length,
-                   bool in_place, bool stream) {
+                   bool in_place, bool large) {
   const DType dtype = c.dtype;
   const size_t size = ElementSize(dtype);
   std::vector<uint8_t> in(length * size), out(length * size, 0xcd);
@@ -34,9 +34,9 @@ void CheckEmbedded(Isa isa, const GoldenCase& c, size_t offset, size_t length,
     SetBits(dtype, in.data(), offset + i, c.input_bits[i]);
   }
   void* dst = in_place ? in.data() : out.data();
-  if (stream) {
+  if (large) {
     internal::Run(isa, dtype, internal::MakePlan(dtype, c.params), in.data(),
-                  dst, length, /*stream=*/true);
+                  dst, length, /*large=*/true);
   } else {
     ApplyOnThread(isa, dtype, c.params, in.data(), dst, length);
   }
@@ -50,7 +50,7 @@ void CheckEmbedded(Isa isa, const GoldenCase& c, size_t offset, size_t length,
                     << " want " << DescribeBits(dtype, want) << " got "
                     << DescribeBits(dtype, got) << " (offset " << offset
                     << ", length " << length << (in_place ? ", in place" : "")
-                    << (stream ? ", stream" : "") << ")";
+                    << (large ? ", large" : "") << ")";
   }
 }
 
@@ -74,7 +74,7 @@ TEST_P(GoldenTest, AllCasesMatchBitForBit) {
         }
       }
     }
-    // Non-temporal stores (out of place only), aligned head + body + tail.
+    // The large-job loop: aligned head (non-temporal stores) + body + tail.
     for (size_t offset : {size_t{0}, size_t{5}, size_t{40}}) {
       CheckEmbedded(isa, c, offset, n + 97, false, true);
     }

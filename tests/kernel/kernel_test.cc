@@ -52,7 +52,7 @@ TEST_P(KernelRandomTest, MillionRandomElementsMatchScalar) {
 TEST_P(KernelRandomTest, LargeUnalignedOutputMatchesScalar) {
   const DType dtype = GetParam();
   Kernel kernel(KernelOptions{2, std::nullopt});
-  const size_t n = internal::kStreamMinBytes / ElementSize(dtype) + 12345;
+  const size_t n = internal::kLargeJobBytes / ElementSize(dtype) + 12345;
   Params params;
   params.max_value = 3.0;
   params.negative_slope = 0.2;

@@ -1,7 +1,7 @@
 // Every SIMD path against the scalar reference: every length 0..257 at every
-// start misalignment 0..63 bytes (in element steps), in place, out of place
-// and with non-temporal stores, for every dtype and one parameter set per
-// branch of the algorithm, on inputs full of edge values.
+// start misalignment 0..63 bytes (in element steps), in place and out of
+// place, each with the small-job and the large-job loop, for every dtype and
+// one parameter set per branch of the algorithm, on inputs full of edge values.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -62,8 +62,9 @@ TEST_P(SimdVsScalarTest, EveryLengthAndMisalignment) {
           std::memset(out_base, 0x5a, buffer_bytes);
           uint8_t* in = in_base + misalign;
           std::memcpy(in, source.data(), n * size);
-          uint8_t* out = mode == 2 ? in : out_base + out_misalign;
-          internal::Run(isa, dtype, plan, in, out, n, mode == 1);
+          const bool in_place = mode >= 2;
+          uint8_t* out = in_place ? in : out_base + out_misalign;
+          internal::Run(isa, dtype, plan, in, out, n, mode % 2 == 1);
           const long bad = FirstMismatch(dtype, want.data(), out, n);
           ASSERT_EQ(bad, -1)
               << np.name << " n=" << n << " misalign=" << misalign
@@ -73,8 +74,8 @@ TEST_P(SimdVsScalarTest, EveryLengthAndMisalignment) {
               << DescribeBits(dtype, GetBits(dtype, want.data(), bad))
               << " got " << DescribeBits(dtype, GetBits(dtype, out, bad));
           // Nothing past the end (nor before the start) was written.
-          const uint8_t guard = mode == 2 ? 0xa5 : 0x5a;
-          const uint8_t* base = mode == 2 ? in_base : out_base;
+          const uint8_t guard = in_place ? 0xa5 : 0x5a;
+          const uint8_t* base = in_place ? in_base : out_base;
           const size_t start = static_cast<size_t>(out - base);
           for (size_t b = 0; b < start; ++b) {
             ASSERT_EQ(base[b], guard) << np.name << " wrote before start";
@@ -84,6 +85,35 @@ TEST_P(SimdVsScalarTest, EveryLengthAndMisalignment) {
                 << np.name << " n=" << n << " wrote past the end";
           }
         }
+      }
+    }
+  }
+}
+
+// The large-job loop (four pages at a time, non-temporal stores out of
+// place) over several page blocks plus a remainder, at several
+// misalignments.
+TEST_P(SimdVsScalarTest, LargeJobLoop) {
+  const auto [isa, dtype] = GetParam();
+  const size_t size = ElementSize(dtype);
+  const size_t n = 3 * 4 * 4096 / size + 4096 / size / 2 + 77;
+  for (const NamedParams& np : BranchParams()) {
+    const internal::Plan plan = internal::MakePlan(dtype, np.params);
+    const std::vector<uint8_t> source =
+        MakeInput(dtype, np.params, n, 23, /*edges_only=*/false);
+    std::vector<uint8_t> want(n * size);
+    internal::RunScalar(dtype, plan, source.data(), want.data(), n, false);
+    std::vector<uint8_t> in_arena(n * size + 256), out_arena(n * size + 256);
+    for (size_t misalign : {size_t{0}, size, 3 * size, size_t{40}}) {
+      for (bool in_place : {false, true}) {
+        std::memset(out_arena.data(), 0x5a, out_arena.size());
+        uint8_t* in = in_arena.data() + misalign;
+        std::memcpy(in, source.data(), n * size);
+        uint8_t* out = in_place ? in : out_arena.data() + (misalign * 7) % 64;
+        internal::Run(isa, dtype, plan, in, out, n, /*large=*/true);
+        const long bad = FirstMismatch(dtype, want.data(), out, n);
+        ASSERT_EQ(bad, -1) << np.name << " misalign=" << misalign
+                           << (in_place ? " in place" : " out of place");
       }
     }
   }
