@@ -87,6 +87,17 @@ class BatchSchedulerTest : public ::testing::Test {
     }
   }
 
+  // Waits until the scheduler sleeps until `deadline` having seen the
+  // current time (FakeClock::BlockUntilWaiting); false, instead of waiting
+  // forever, if `record` got answered meanwhile: its batch did not wait.
+  bool WaitingUntil(int64_t deadline, const Record& record) {
+    while (!clock_.IsWaiting(deadline)) {
+      if (record->done()) return false;
+      std::this_thread::yield();
+    }
+    return true;
+  }
+
   // The segments of kernel call `i`, as the tasks' input pointers.
   std::vector<const void*> CallInputs(size_t i) {
     const std::vector<std::vector<kernel::Segment>> calls = kernel_.calls();
@@ -193,16 +204,16 @@ TEST_F(BatchSchedulerTest, DelayWaitsFromTheFirstTaskThenRunsAll) {
   Start(options);
   const int64_t t0 = clock_.NowMicros();
   Record a = Submit(1);
-  clock_.BlockUntilWaiting(t0 + 100);
+  ASSERT_TRUE(WaitingUntil(t0 + 100, a));
   Record b = Submit(2);
   clock_.Advance(60);
   Record c = Submit(3);
   // It has seen t0 + 60 and still waits for t0 + 100, not c's arrival + 100.
-  clock_.BlockUntilWaiting(t0 + 100);
+  ASSERT_TRUE(WaitingUntil(t0 + 100, a));
   EXPECT_FALSE(a->done());
   EXPECT_EQ(kernel_.calls_begun(), 0u);
   clock_.Advance(39);
-  clock_.BlockUntilWaiting(t0 + 100);
+  ASSERT_TRUE(WaitingUntil(t0 + 100, a));
   EXPECT_EQ(kernel_.calls_begun(), 0u);
   clock_.Advance(1);
   for (const Record& r : {a, b, c}) ExpectAnswered(r, absl::StatusCode::kOk);
@@ -220,7 +231,7 @@ TEST_F(BatchSchedulerTest, DelayedBatchClosesEarlyWhenFull) {
   Start(options);
   const int64_t t0 = clock_.NowMicros();
   Record a = Submit(1);
-  clock_.BlockUntilWaiting(t0 + 1000000);
+  ASSERT_TRUE(WaitingUntil(t0 + 1000000, a));
   Record b = Submit(1), c = Submit(1);
   for (const Record& r : {a, b, c}) ExpectAnswered(r, absl::StatusCode::kOk);
   EXPECT_EQ(clock_.NowMicros(), t0);
@@ -235,7 +246,7 @@ TEST_F(BatchSchedulerTest, DelayedBatchClosesEarlyOnElements) {
   Start(options);
   const int64_t t0 = clock_.NowMicros();
   Record a = Submit(6);
-  clock_.BlockUntilWaiting(t0 + 1000000);
+  ASSERT_TRUE(WaitingUntil(t0 + 1000000, a));
   Record b = Submit(4);
   for (const Record& r : {a, b}) ExpectAnswered(r, absl::StatusCode::kOk);
   ExpectFinished({a, b});
@@ -365,7 +376,7 @@ TEST_F(BatchSchedulerTest, ExpiryDuringTheDelayIsCaughtAtFormation) {
   TaskSpec spec;
   spec.deadline_micros = t0 + 100;
   Record expires = Submit(spec);
-  clock_.BlockUntilWaiting(t0 + 100);
+  ASSERT_TRUE(WaitingUntil(t0 + 100, a));
   clock_.Advance(100);
   ExpectAnswered(a, absl::StatusCode::kOk);
   ExpectAnswered(expires, absl::StatusCode::kDeadlineExceeded);
@@ -480,7 +491,7 @@ TEST_F(BatchSchedulerTest, DrainStopsADelayWait) {
   Start(options);
   const int64_t t0 = clock_.NowMicros();
   Record a = Submit(1);
-  clock_.BlockUntilWaiting(t0 + 1000);
+  ASSERT_TRUE(WaitingUntil(t0 + 1000, a));
   EXPECT_EQ(scheduler_->Drain(), 0u);
   ExpectAnswered(a, absl::StatusCode::kOk);
   EXPECT_EQ(clock_.NowMicros(), t0);

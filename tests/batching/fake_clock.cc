@@ -55,13 +55,20 @@ void FakeClock::Advance(int64_t micros) {
   changed_.notify_all();
 }
 
+bool FakeClock::IsWaitingLocked(int64_t deadline_micros) {
+  return std::any_of(waiters_.begin(), waiters_.end(), [&](const Waiter* w) {
+    return w->deadline_micros == deadline_micros && w->epoch == advances_;
+  });
+}
+
 void FakeClock::BlockUntilWaiting(int64_t deadline_micros) {
   std::unique_lock<std::mutex> guard(mu_);
-  changed_.wait(guard, [&] {
-    return std::any_of(waiters_.begin(), waiters_.end(), [&](const Waiter* w) {
-      return w->deadline_micros == deadline_micros && w->epoch == advances_;
-    });
-  });
+  changed_.wait(guard, [&] { return IsWaitingLocked(deadline_micros); });
+}
+
+bool FakeClock::IsWaiting(int64_t deadline_micros) {
+  std::lock_guard<std::mutex> guard(mu_);
+  return IsWaitingLocked(deadline_micros);
 }
 
 size_t FakeClock::waiters() {

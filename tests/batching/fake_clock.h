@@ -36,11 +36,15 @@ class FakeClock final : public Clock {
   // and began that wait after the last Advance(): that thread has seen the
   // current time and chose to sleep until `deadline_micros`.
   void BlockUntilWaiting(int64_t deadline_micros);
+  // Whether BlockUntilWaiting(deadline_micros) would return at once.
+  bool IsWaiting(int64_t deadline_micros);
 
   // Threads currently in WaitUntil().
   size_t waiters();
 
  private:
+  bool IsWaitingLocked(int64_t deadline_micros);  // requires mu_
+
   struct Waiter {
     std::condition_variable* cv;
     std::mutex* mu;
