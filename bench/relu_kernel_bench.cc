@@ -76,24 +76,34 @@ void BM_Memcpy(benchmark::State& state, size_t bytes) {
   SetBytes(state, bytes);
 }
 
-// A copy with non-temporal stores (AVX2), the best a streaming kernel can do.
+// A copy with non-temporal stores (AVX2), walking four 4 KiB pages at a time
+// with the source prefetched like the kernel's large-job loop (and glibc's
+// large memcpy): the best a streaming kernel can do. Buffers are 64-byte
+// aligned.
 __attribute__((target("avx2"))) void StreamCopy(uint8_t* dst,
                                                 const uint8_t* src,
                                                 size_t bytes) {
+  constexpr size_t kPage = 4096;
+  constexpr size_t kPages = 4;
   size_t i = 0;
-  for (; i + 128 <= bytes; i += 128) {
-    const __m256i a =
-        _mm256_load_si256(reinterpret_cast<const __m256i*>(src + i));
-    const __m256i b =
-        _mm256_load_si256(reinterpret_cast<const __m256i*>(src + i + 32));
-    const __m256i c =
-        _mm256_load_si256(reinterpret_cast<const __m256i*>(src + i + 64));
-    const __m256i d =
-        _mm256_load_si256(reinterpret_cast<const __m256i*>(src + i + 96));
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + i), a);
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + i + 32), b);
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + i + 64), c);
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + i + 96), d);
+  for (; i + kPages * kPage <= bytes; i += kPages * kPage) {
+    for (size_t j = i; j < i + kPage; j += 64) {
+      for (size_t p = 0; p < kPages; ++p) {
+        const size_t k = j + p * kPage;
+        _mm_prefetch(reinterpret_cast<const char*>(src + k) + 512, _MM_HINT_T0);
+        const __m256i a =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(src + k));
+        const __m256i b =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(src + k + 32));
+        _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + k), a);
+        _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + k + 32), b);
+      }
+    }
+  }
+  for (; i + 32 <= bytes; i += 32) {
+    _mm256_stream_si256(
+        reinterpret_cast<__m256i*>(dst + i),
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(src + i)));
   }
   _mm_sfence();
   std::memcpy(dst + i, src + i, bytes - i);
