@@ -120,14 +120,18 @@ struct BatchScheduler::State {
   // The scheduler thread's loop; returns once draining and the queue is empty.
   void Run();
 
-  // Takes `task` off the queue's books (it has already left `queue`) and
-  // reports it. Requires `mu`.
-  void NoteDequeued(const BatchTask& task, int64_t now_micros) {
-    queued_bytes -= task.bytes;
-    if (observer != nullptr) {
-      observer->OnDequeued(now_micros - task.enqueue_micros);
-    }
-  }
+  // A task dropped before compute, with its answer.
+  struct Dropped {
+    std::unique_ptr<BatchTask> task;
+    RejectReason reason;
+    absl::Status status;
+  };
+
+  // Reports and answers `dropped`, destroys the tasks and clears it. Without
+  // `mu`.
+  void AnswerDropped(std::vector<Dropped>& dropped, int64_t now_micros);
+
+  // Requires `mu`, so that the calls arrive in order.
   void NoteQueueChanged() {
     if (observer != nullptr)
       observer->OnQueueChanged(queue.size(), queued_bytes);
@@ -153,40 +157,35 @@ struct BatchScheduler::State {
   std::thread thread;  // joinable until the first Drain() joins it
 };
 
-namespace {
-
-// A dropped task with the answer it gets.
-struct Dropped {
-  std::unique_ptr<BatchTask> task;
-  absl::Status status;
-};
-
-void AnswerDropped(std::vector<Dropped>& dropped) {
+void BatchScheduler::State::AnswerDropped(std::vector<Dropped>& dropped,
+                                          int64_t now_micros) {
   for (Dropped& d : dropped) {
+    if (observer != nullptr) {
+      observer->OnDequeued(now_micros - d.task->enqueue_micros);
+      observer->OnRejected(d.reason);
+    }
     d.task->Done(std::move(d.status));
     d.task.reset();
   }
   dropped.clear();
 }
 
-}  // namespace
-
 void BatchScheduler::State::Run() {
   std::vector<std::unique_ptr<BatchTask>> batch;
   std::vector<kernel::Segment> segments;
   std::vector<Dropped> dropped;
+  int64_t now = 0;
   std::unique_lock<std::mutex> lock(mu);
   for (;;) {
     while (queue.empty() && !draining) clock->WaitUntil(cv, lock, INT64_MAX);
-    const int64_t now = clock->NowMicros();
+    now = clock->NowMicros();
 
     if (draining && now >= drain_deadline_micros && !queue.empty()) {
       // The drain's time is up: cut everything still queued.
       for (std::unique_ptr<BatchTask>& task : queue) {
-        NoteDequeued(*task, now);
-        Reject(RejectReason::kDraining);
+        queued_bytes -= task->bytes;
         dropped.push_back(
-            {std::move(task),
+            {std::move(task), RejectReason::kDraining,
              absl::UnavailableError("server shut down before the call ran")});
       }
       cut_tasks += queue.size();
@@ -204,13 +203,16 @@ void BatchScheduler::State::Run() {
       BatchTask& task = *queue.front();
       const bool cancelled = task.IsCancelled();
       if (cancelled || task.deadline_micros <= now) {
-        NoteDequeued(task, now);
-        Reject(cancelled ? RejectReason::kCancelled : RejectReason::kDeadline);
-        dropped.push_back(
-            {std::move(queue.front()),
-             cancelled ? absl::CancelledError("call cancelled while queued")
-                       : absl::DeadlineExceededError(
-                             "deadline exceeded while queued")});
+        queued_bytes -= task.bytes;
+        if (cancelled) {
+          dropped.push_back(
+              {std::move(queue.front()), RejectReason::kCancelled,
+               absl::CancelledError("call cancelled while queued")});
+        } else {
+          dropped.push_back(
+              {std::move(queue.front()), RejectReason::kDeadline,
+               absl::DeadlineExceededError("deadline exceeded while queued")});
+        }
         queue.pop_front();
         queue_changed = true;
         continue;
@@ -266,7 +268,7 @@ void BatchScheduler::State::Run() {
       if (!dropped.empty()) {
         // Answer the dropped tasks first, then look again.
         lock.unlock();
-        AnswerDropped(dropped);
+        AnswerDropped(dropped, now);
         lock.lock();
       } else if (!queue.empty()) {
         clock->WaitUntil(cv, lock, deadline);
@@ -275,14 +277,17 @@ void BatchScheduler::State::Run() {
     }
 
     for (const std::unique_ptr<BatchTask>& task : batch) {
-      NoteDequeued(*task, now);
+      queued_bytes -= task->bytes;
     }
     NoteQueueChanged();
     lock.unlock();
 
-    AnswerDropped(dropped);
+    AnswerDropped(dropped, now);
     segments.clear();
     for (const std::unique_ptr<BatchTask>& task : batch) {
+      if (observer != nullptr) {
+        observer->OnDequeued(now - task->enqueue_micros);
+      }
       segments.push_back(task->segment);
     }
     const int64_t start = clock->NowMicros();
@@ -300,7 +305,7 @@ void BatchScheduler::State::Run() {
     lock.lock();
   }
   lock.unlock();
-  AnswerDropped(dropped);
+  AnswerDropped(dropped, now);
 }
 
 BatchScheduler::BatchScheduler(const BatchSchedulerOptions& options,

@@ -65,8 +65,9 @@ class BatchTask {
   int64_t deadline_micros = INT64_MAX;  // in Clock time; INT64_MAX = none
   int64_t enqueue_micros = 0;           // set by Schedule()
 
-  // Polled on the scheduler's thread when the task's batch is formed (other
-  // threads may be flipping it meanwhile, so make it atomic): a cancelled task
+  // Polled on the scheduler's thread, with its lock held, when the task's
+  // batch is formed: must be cheap, must not call into the scheduler, and
+  // other threads may flip it meanwhile (make it atomic). A cancelled task
   // is dropped with CANCELLED. A task whose deadline_micros <= NowMicros() at
   // that moment is dropped with DEADLINE_EXCEEDED. Dropped tasks never reach
   // the kernel.
@@ -101,10 +102,12 @@ class BatchObserver {
   virtual void OnQueueChanged(size_t /*requests*/, size_t /*bytes*/) {}
   // Schedule() refused a task (kQueueFull, kDraining; caller's thread), or an
   // accepted task was dropped: kDeadline, kCancelled at batch formation,
-  // kDraining when cut by a drain timeout (scheduler's thread; before Done).
+  // kDraining when cut by a drain timeout (scheduler's thread, just before
+  // its Done()). Called without the scheduler's lock.
   virtual void OnRejected(RejectReason /*reason*/) {}
-  // Once per accepted task when it leaves the queue, whatever its fate (batch,
-  // deadline, cancelled, drain cut): Clock time since Schedule().
+  // Once per accepted task after it left the queue, whatever its fate
+  // (batch, deadline, cancelled, drain cut): Clock time since Schedule().
+  // Called without the scheduler's lock.
   virtual void OnDequeued(int64_t /*queue_micros*/) {}
   // After each kernel call, before the batch's Done(OK) calls: tasks and
   // elements in it, why it closed, Clock time spent in the kernel.
