@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -202,6 +203,81 @@ TEST_P(BatchSchedulerStressTest, ManyProducers) {
   }
   std::printf("accepted %zu refused %zu ok %zu dropped %zu batches %zu\n",
               accepted, refused, ok, dropped, kernel_calls);
+}
+
+// Drain() starts while the producers are still scheduling, with a short
+// timeout: Schedule() calls racing the drain are either accepted (and then
+// answered, or cut and counted) or refused as draining, and once a producer
+// saw "draining" it never gets a task in again.
+TEST_P(BatchSchedulerStressTest, DrainRacesProducers) {
+  BatchSchedulerOptions options;
+  options.max_batch_requests = 4;
+  options.max_batch_elements = 128;
+  options.max_batch_delay_micros = GetParam();
+  // Room for every task: here only the drain refuses.
+  options.max_queue_requests = size_t{kThreads} * kTasksPerThread;
+  options.max_queue_bytes = size_t{1} << 30;
+  auto kernel = [](const kernel::Segment* segments, size_t count) {
+    for (size_t i = 0; i < count; ++i) ReferenceCompute(segments[i]);
+  };
+  RecordingObserver observer;
+  auto scheduler = std::make_unique<BatchScheduler>(options, kernel,
+                                                    Clock::Real(), &observer);
+
+  std::atomic<int> scheduled{0};
+  std::vector<std::vector<Submitted>> per_thread(kThreads);
+  std::vector<std::thread> producers;
+  for (int t = 0; t < kThreads; ++t) {
+    producers.emplace_back([&, t] {
+      std::mt19937 rng(99 + t);
+      std::uniform_int_distribution<size_t> size(0, 100);
+      for (int i = 0; i < kTasksPerThread; ++i) {
+        TaskSpec spec;
+        spec.n = size(rng);
+        spec.seed = static_cast<uint32_t>(t * 100000 + i);
+        Record record;
+        std::unique_ptr<BatchTask> task = MakeTask(spec, &record);
+        absl::Status status = scheduler->Schedule(task);
+        if (status.ok() == (task != nullptr)) ADD_FAILURE() << "ownership";
+        per_thread[t].push_back({record, Fate::kPlain, status});
+        scheduled.fetch_add(1);
+      }
+    });
+  }
+  // Start draining once a quarter of the tasks went in (a count, not a time).
+  while (scheduled.load() < kThreads * kTasksPerThread / 4) {
+    std::this_thread::yield();
+  }
+  const size_t cut = scheduler->Drain(200);
+  for (std::thread& producer : producers) producer.join();
+
+  size_t accepted = 0, unavailable = 0;
+  for (const auto& submitted : per_thread) {
+    bool refused_draining = false;
+    for (const Submitted& s : submitted) {
+      if (!s.schedule_status.ok()) {
+        EXPECT_EQ(s.schedule_status.code(), absl::StatusCode::kUnavailable);
+        EXPECT_EQ(s.schedule_status.message(), "server is draining");
+        EXPECT_EQ(s.record->done_calls(), 0);
+        refused_draining = true;
+        continue;
+      }
+      EXPECT_FALSE(refused_draining) << "accepted after a draining refusal";
+      ++accepted;
+      ASSERT_EQ(s.record->done_calls(), 1);
+      ASSERT_TRUE(s.record->destroyed());
+      if (s.record->status().ok()) {
+        EXPECT_EQ(s.record->output(), s.record->expected);
+      } else {
+        EXPECT_EQ(s.record->status().code(), absl::StatusCode::kUnavailable);
+        ++unavailable;
+      }
+    }
+  }
+  EXPECT_GT(accepted, 0u);
+  EXPECT_EQ(cut, unavailable);
+  EXPECT_EQ(observer.dequeued().size(), accepted);
+  std::printf("accepted %zu cut %zu\n", accepted, cut);
 }
 
 INSTANTIATE_TEST_SUITE_P(Delays, BatchSchedulerStressTest,

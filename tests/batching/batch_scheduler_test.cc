@@ -485,6 +485,27 @@ TEST_F(BatchSchedulerTest, DrainWithinTimeoutRunsEverything) {
   ExpectFinished({blocker, a, b});
 }
 
+TEST_F(BatchSchedulerTest, ConcurrentDrainsBothWaitForTheEnd) {
+  Start({});
+  Record blocker = Block();
+  Record a = Submit(2), b = Submit(2);
+  size_t cut[2] = {99, 99};
+  std::thread first([&] { cut[0] = scheduler_->Drain(); });
+  std::thread second([&] { cut[1] = scheduler_->Drain(); });
+  while (!scheduler_->draining()) std::this_thread::yield();
+  kernel_.Release();
+  first.join();
+  second.join();
+  EXPECT_EQ(cut[0], 0u);
+  EXPECT_EQ(cut[1], 0u);
+  // Whichever returned, the thread had finished every task.
+  for (const Record& r : {blocker, a, b}) {
+    EXPECT_EQ(r->status(), absl::OkStatus());
+    EXPECT_TRUE(r->destroyed());
+  }
+  ExpectFinished({blocker, a, b});
+}
+
 TEST_F(BatchSchedulerTest, DrainStopsADelayWait) {
   BatchSchedulerOptions options;
   options.max_batch_delay_micros = 1000;
