@@ -13,6 +13,8 @@ PACKAGES=(
   libtbb-dev libspdlog-dev libcli11-dev prometheus-cpp-dev libcivetweb-dev civetweb
   # Tests and benchmarks (oneDNN is the kernel benchmark's peer).
   libgtest-dev libgmock-dev libbenchmark-dev libdnnl-dev
+  # Debian's oneDNN CMake package requires OpenCL (built with the OCL GPU runtime).
+  ocl-icd-opencl-dev
   # Test tools: a real Prometheus, TLS material, process inspection, Python peers.
   prometheus openssl procps curl python3 python3-yaml python3-jsonschema
   python3-numpy python3-grpcio python3-protobuf
