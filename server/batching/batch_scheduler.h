@@ -171,9 +171,10 @@ class BatchScheduler {
   // shut down before the call ran") because `timeout_micros` (of Clock time,
   // counted from this call) passed first; 0 after a complete drain. The
   // running batch always finishes: the deadline is checked whenever a batch is
-  // formed, and everything still queued then is cut. Thread-safe; a second
-  // call tightens the deadline, waits for the thread and returns 0. Must not
-  // be called from Done() or the kernel.
+  // formed, and everything still queued then is cut. Thread-safe: every call
+  // tightens the deadline to its own if sooner and returns once the thread
+  // has stopped; the one call that joined the thread returns the count, the
+  // others 0. Must not be called from Done() or the kernel.
   size_t Drain(int64_t timeout_micros = INT64_MAX);
 
   // Whether Drain() has begun (Schedule() refuses from then on).
