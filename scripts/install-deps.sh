@@ -18,6 +18,8 @@ PACKAGES=(
   # Test tools: a real Prometheus, TLS material, process inspection, Python peers.
   prometheus openssl procps curl python3 python3-yaml python3-jsonschema
   python3-numpy python3-grpcio python3-protobuf
+  # The container image test: a private Docker daemon and a debootstrapped base.
+  docker.io debootstrap
 )
 
 missing=()
