@@ -185,7 +185,7 @@ metrics=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" || true)
 if [[ -z "$metrics" ]]; then
   echo "FAIL: no /metrics on 127.0.0.1:$METRICS_PORT"; status=1
 else
-  echo "$metrics" | awk '/^relu_requests_total/ {print "  " $0}'
+  echo "$metrics" | awk '/^relu_requests_total/ && $NF != 0 {print "  " $0}'
   [[ $(echo "$metrics" | awk '/^relu_requests_total/ {s += $NF} END {print s + 0}') != 0 ]] \
     || { echo "FAIL: /metrics counts no request"; status=1; }
 fi
