@@ -61,6 +61,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+# Runs a long command in the background and waits for it, so that a signal
+# to this script runs the cleanup at once instead of after the command.
+in_background() { "$@" & wait $!; }
 
 log "starting dockerd (data root $STATE/data)"
 "$DOCKERD" --data-root "$STATE/data" --exec-root "$W/exec" --pidfile "$W/dockerd.pid" \
@@ -82,7 +85,7 @@ if ! "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   if [[ ! -s "$STATE/debian-bookworm.tar" ]]; then
     command -v debootstrap >/dev/null || skip "no debootstrap (apt-get install debootstrap)"
     log "debootstrapping a bookworm base"
-    timeout 600 debootstrap --variant=minbase bookworm "$W/rootfs" \
+    in_background timeout 600 debootstrap --variant=minbase bookworm "$W/rootfs" \
       http://deb.debian.org/debian >"$STATE/debootstrap.log" 2>&1 \
       || { tail -n 20 "$STATE/debootstrap.log"; fail "debootstrap failed"; }
     tar -C "$W/rootfs" --exclude='./var/lib/apt/lists/*' --exclude='./var/cache/apt/*' \
@@ -120,7 +123,7 @@ done
 log "building $IMAGE"
 start=$(date +%s)
 revision=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo unknown)
-if ! DOCKER_BUILDKIT=1 "$DOCKER" build --network host --progress=plain \
+if ! DOCKER_BUILDKIT=1 in_background "$DOCKER" build --network host --progress=plain \
     --build-arg BASE="$BASE_IMAGE" --build-arg REVISION="$revision" \
     -t "$IMAGE" "$SRC" >"$STATE/build.log" 2>&1; then
   tail -n 60 "$STATE/build.log"
