@@ -12,7 +12,7 @@ PACKAGES=(
   # Kernel, logging, flags, metrics.
   libtbb-dev libspdlog-dev libcli11-dev prometheus-cpp-dev libcivetweb-dev civetweb
   # Tests and benchmarks (oneDNN is the kernel benchmark's peer).
-  libgtest-dev libgmock-dev libbenchmark-dev libdnnl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libdnnl-dev nlohmann-json3-dev
   # Debian's oneDNN CMake package requires OpenCL (built with the OCL GPU runtime).
   ocl-icd-opencl-dev
   # Test tools: a real Prometheus, TLS material, process inspection, Python peers.

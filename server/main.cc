@@ -61,10 +61,14 @@ int main(int argc, char** argv) {
   spdlog::info("relu-server starting: {}",
                relu::service::DescribeOptions(options));
   if (absl::Status status = server.Start(); !status.ok()) {
-    spdlog::error("cannot start: {}", status.message());
+    spdlog::error("cannot start: {}", std::string(status.message()));
     return 1;
   }
   spdlog::info("kernel path {}", server.kernel_isa());
+  if (!server.metrics_address().empty()) {
+    spdlog::info("metrics listening on {}", server.metrics_address());
+  }
+  // Last: tests and scripts take this line to mean "ready".
   spdlog::info("gRPC listening on {}", server.grpc_address());
 
   int received = 0;

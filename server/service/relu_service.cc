@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <thread>
 
 #include "server/service/validation.h"
 #include "spdlog/spdlog.h"
@@ -11,38 +12,78 @@ namespace {
 
 using Holder = grpc::MessageHolder<v1::ApplyReLURequest, v1::ApplyReLUResponse>;
 
+// A call's messages; gRPC releases them once the call is over.
 class OwnedMessages final : public Holder {
  public:
-  OwnedMessages() {
+  explicit OwnedMessages(std::function<void()> on_release)
+      : on_release_(std::move(on_release)) {
     set_request(&request_);
     set_response(&response_);
   }
-  void Release() override { delete this; }
+  void Release() override {
+    on_release_();
+    delete this;
+  }
 
  private:
+  const std::function<void()> on_release_;
   v1::ApplyReLURequest request_;
   v1::ApplyReLUResponse response_;
 };
 
-// One call waiting for, or in, a batch. Finishing the reactor hands the call
-// back to gRPC; the scheduler deletes the task right after Done().
-class ApplyReluTask final : public batching::BatchTask {
+// Answers one call and records it: metrics first, so a client that sees the
+// response also sees it counted.
+class CallFinisher {
  public:
-  ApplyReluTask(grpc::CallbackServerContext* context,
-                grpc::ServerUnaryReactor* reactor)
-      : context_(context), reactor_(reactor) {}
+  CallFinisher(grpc::ServerUnaryReactor* reactor,
+               metrics::ServerMetrics* metrics)
+      : reactor_(reactor),
+        metrics_(metrics),
+        start_(std::chrono::steady_clock::now()) {
+    metrics_->OnRequestStarted();
+  }
 
-  bool IsCancelled() const override { return context_->IsCancelled(); }
-  void Done(absl::Status status) override {
-    if (!status.ok()) {
-      SPDLOG_DEBUG("ApplyReLU failed in the batcher: {}", status.ToString());
-    }
+  // The request's tensor, known once the request is valid.
+  void SetTensor(kernel::DType dtype, size_t elements, size_t bytes) {
+    dtype_ = dtype;
+    elements_ = elements;
+    bytes_ = bytes;
+  }
+
+  grpc::ServerUnaryReactor* Finish(const absl::Status& status) {
+    if (!status.ok()) SPDLOG_DEBUG("ApplyReLU failed: {}", status.ToString());
+    if (status.ok() && elements_ > 0) metrics_->OnElements(dtype_, elements_);
+    const std::chrono::duration<double> seconds =
+        std::chrono::steady_clock::now() - start_;
+    metrics_->OnRequestFinished(
+        metrics::Method::kApplyReLU, static_cast<int>(status.code()),
+        seconds.count(), bytes_, status.ok() ? bytes_ : 0);
     reactor_->Finish(ToGrpcStatus(status));
+    return reactor_;
   }
 
  private:
-  grpc::CallbackServerContext* const context_;
   grpc::ServerUnaryReactor* const reactor_;
+  metrics::ServerMetrics* const metrics_;
+  const std::chrono::steady_clock::time_point start_;
+  kernel::DType dtype_ = kernel::DType::kFloat32;
+  size_t elements_ = 0;
+  size_t bytes_ = 0;
+};
+
+// One call waiting for, or in, a batch. The scheduler deletes the task right
+// after Done(), which hands the call back to gRPC.
+class ApplyReluTask final : public batching::BatchTask {
+ public:
+  ApplyReluTask(grpc::CallbackServerContext* context, CallFinisher finisher)
+      : context_(context), finisher_(finisher) {}
+
+  bool IsCancelled() const override { return context_->IsCancelled(); }
+  void Done(absl::Status status) override { finisher_.Finish(status); }
+
+ private:
+  grpc::CallbackServerContext* const context_;
+  CallFinisher finisher_;
 };
 
 // The call's deadline in `clock`'s time, INT64_MAX when it has none.
@@ -65,12 +106,43 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 Holder* ReluServiceImpl::Allocator::AllocateMessages() {
-  return new OwnedMessages();
+  service_->last_call_.store(
+      std::chrono::steady_clock::now().time_since_epoch().count(),
+      std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(service_->calls_mu_);
+    ++service_->calls_;
+  }
+  return new OwnedMessages([service = service_] { service->CallReleased(); });
+}
+
+void ReluServiceImpl::CallReleased() {
+  std::lock_guard<std::mutex> lock(calls_mu_);
+  if (--calls_ == 0) calls_cv_.notify_all();
+}
+
+void ReluServiceImpl::WaitForQuiet(
+    std::chrono::steady_clock::duration quiet,
+    std::chrono::steady_clock::time_point deadline) {
+  using Clock = std::chrono::steady_clock;
+  for (;;) {
+    const Clock::time_point quiet_from =
+        Clock::time_point(Clock::duration(last_call_.load())) + quiet;
+    const Clock::time_point until = std::min(quiet_from, deadline);
+    if (Clock::now() >= until) return;
+    std::this_thread::sleep_until(until);
+  }
+}
+
+bool ReluServiceImpl::WaitForNoCalls(
+    std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(calls_mu_);
+  return calls_cv_.wait_until(lock, deadline, [this] { return calls_ == 0; });
 }
 
 ReluServiceImpl::ReluServiceImpl(batching::BatchScheduler* scheduler,
-                                 batching::Clock* clock)
-    : scheduler_(scheduler), clock_(clock) {
+                                 metrics::ServerMetrics* metrics)
+    : scheduler_(scheduler), metrics_(metrics) {
   SetMessageAllocatorFor_ApplyReLU(&allocator_);
 }
 
@@ -78,34 +150,36 @@ grpc::ServerUnaryReactor* ReluServiceImpl::ApplyReLU(
     grpc::CallbackServerContext* context, const v1::ApplyReLURequest*,
     v1::ApplyReLUResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto finish = [reactor](const absl::Status& status) {
-    if (!status.ok()) SPDLOG_DEBUG("ApplyReLU refused: {}", status.ToString());
-    reactor->Finish(ToGrpcStatus(status));
-    return reactor;
-  };
+  CallFinisher finisher(reactor, metrics_);
   if (draining_.load(std::memory_order_relaxed)) {
-    return finish(absl::UnavailableError("server is draining"));
+    metrics_->OnRejected(batching::RejectReason::kDraining);
+    return finisher.Finish(absl::UnavailableError("server is draining"));
   }
   // The allocator above made the messages, so the request is ours to change.
   v1::ApplyReLURequest* request =
       static_cast<Holder*>(context->GetRpcAllocatorState())->request();
   absl::StatusOr<ValidatedRequest> valid = ValidateRequest(*request);
-  if (!valid.ok()) return finish(valid.status());
+  if (!valid.ok()) {
+    metrics_->OnInvalid();
+    return finisher.Finish(valid.status());
+  }
+  finisher.SetTensor(valid->dtype, valid->elements, valid->bytes);
 
   v1::Tensor* out = response->mutable_tensor();
   out->set_dtype(request->tensor().dtype());
   out->mutable_shape()->Swap(request->mutable_tensor()->mutable_shape());
   out->mutable_data()->swap(*request->mutable_tensor()->mutable_data());
-  if (valid->elements == 0) return finish(absl::OkStatus());
+  if (valid->elements == 0) return finisher.Finish(absl::OkStatus());
 
-  auto task = std::make_unique<ApplyReluTask>(context, reactor);
+  std::unique_ptr<batching::BatchTask> task =
+      std::make_unique<ApplyReluTask>(context, finisher);
   std::string& data = *out->mutable_data();
   task->segment = {valid->dtype, valid->params, data.data(), data.data(),
                    valid->elements};
   task->bytes = valid->bytes;
-  task->deadline_micros = DeadlineMicros(*context, *clock_);
+  task->deadline_micros = DeadlineMicros(*context, *batching::Clock::Real());
   absl::Status scheduled = scheduler_->Schedule(task);
-  if (!scheduled.ok()) return finish(scheduled);
+  if (!scheduled.ok()) return finisher.Finish(scheduled);
   return reactor;
 }
 

@@ -6,12 +6,16 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 
 #include "absl/status/status.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/message_allocator.h"
 #include "relu/v1/relu.grpc.pb.h"
 #include "server/batching/batch_scheduler.h"
+#include "server/metrics/server_metrics.h"
 
 namespace relu::service {
 
@@ -20,11 +24,21 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class ReluServiceImpl final : public v1::ReluService::CallbackService {
  public:
-  // `scheduler` and `clock` must outlive the service.
-  ReluServiceImpl(batching::BatchScheduler* scheduler, batching::Clock* clock);
+  // `scheduler` and `metrics` must outlive the service.
+  ReluServiceImpl(batching::BatchScheduler* scheduler,
+                  metrics::ServerMetrics* metrics);
 
   // From now on, new calls get UNAVAILABLE. Thread-safe.
   void StartDraining() { draining_.store(true); }
+
+  // Waits until no ApplyReLU call is in progress (each call counts from the
+  // allocation of its messages until gRPC has sent its status and released
+  // them) or `deadline` passes. Returns whether none is. Thread-safe.
+  bool WaitForNoCalls(std::chrono::steady_clock::time_point deadline);
+
+  // Waits until no call has arrived for `quiet`, or `deadline` passes.
+  void WaitForQuiet(std::chrono::steady_clock::duration quiet,
+                    std::chrono::steady_clock::time_point deadline);
 
   grpc::ServerUnaryReactor* ApplyReLU(grpc::CallbackServerContext* context,
                                       const v1::ApplyReLURequest* request,
@@ -36,14 +50,25 @@ class ReluServiceImpl final : public v1::ReluService::CallbackService {
   class Allocator final : public grpc::MessageAllocator<v1::ApplyReLURequest,
                                                         v1::ApplyReLUResponse> {
    public:
+    explicit Allocator(ReluServiceImpl* service) : service_(service) {}
     grpc::MessageHolder<v1::ApplyReLURequest, v1::ApplyReLUResponse>*
     AllocateMessages() override;
+
+   private:
+    ReluServiceImpl* const service_;
   };
+  // Called as each call's messages are released.
+  void CallReleased();
 
   batching::BatchScheduler* const scheduler_;
-  batching::Clock* const clock_;
-  Allocator allocator_;
+  metrics::ServerMetrics* const metrics_;
+  Allocator allocator_{this};
   std::atomic<bool> draining_{false};
+  std::mutex calls_mu_;
+  std::condition_variable calls_cv_;
+  int calls_ = 0;  // guarded by calls_mu_
+  // steady_clock time of the last call's arrival.
+  std::atomic<std::chrono::steady_clock::rep> last_call_{0};
 };
 
 }  // namespace relu::service

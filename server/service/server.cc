@@ -1,15 +1,19 @@
 #include "server/service/server.h"
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <sstream>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/kernel/relu_kernel.h"
+#include "server/metrics/http_server.h"
+#include "server/metrics/server_metrics.h"
 #include "server/service/relu_service.h"
 #include "spdlog/spdlog.h"
 
@@ -73,18 +77,23 @@ struct ReluServer::Impl {
   explicit Impl(ServerOptions o)
       : options(std::move(o)),
         kernel(kernel::KernelOptions{options.kernel_threads, std::nullopt}),
+        metrics(metrics::MetricsOptions{RELU_VERSION,
+                                        kernel::IsaName(kernel.isa())}),
         scheduler(
             options.batching,
             [this](const kernel::Segment* segments, size_t count) {
               kernel.ApplyBatch(segments, count);
             },
-            batching::Clock::Real()),
-        service(&scheduler, batching::Clock::Real()) {}
+            batching::Clock::Real(), &metrics),
+        service(&scheduler, &metrics) {}
 
   ServerOptions options;
   kernel::Kernel kernel;
+  metrics::ServerMetrics metrics;
   batching::BatchScheduler scheduler;
   ReluServiceImpl service;
+  std::atomic<bool> ready{false};
+  std::unique_ptr<metrics::MetricsHttpServer> http;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
 };
@@ -100,14 +109,28 @@ ReluServer::~ReluServer() {
 
 absl::Status ReluServer::Start() {
   const ServerOptions& o = impl_->options;
+  if (absl::Status s = batching::ValidateOptions(o.batching); !s.ok()) {
+    return s;
+  }
   auto credentials = MakeCredentials(o);
   if (!credentials.ok()) return credentials.status();
+  if (o.metrics_address != "off") {
+    impl_->http = std::make_unique<metrics::MetricsHttpServer>(
+        o.metrics_address, impl_->metrics.registry(),
+        [impl = impl_.get()] { return impl->ready.load(); });
+    if (absl::Status s = impl_->http->Start(); !s.ok()) {
+      impl_->http.reset();
+      return s;
+    }
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(o.grpc_address, *credentials, &impl_->port);
   builder.RegisterService(&impl_->service);
+  // A second server on the same port must fail, not share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(o.max_message_bytes));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
@@ -135,6 +158,7 @@ absl::Status ReluServer::Start() {
       impl_->server->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);
   health->SetServingStatus(true);
+  impl_->ready = true;
   return absl::OkStatus();
 }
 
@@ -145,21 +169,39 @@ std::string ReluServer::grpc_address() const {
 
 int ReluServer::grpc_port() const { return impl_->port; }
 
+std::string ReluServer::metrics_address() const {
+  if (!impl_->http) return "";
+  const std::string& address = impl_->options.metrics_address;
+  return absl::StrCat(address.substr(0, address.rfind(':')), ":",
+                      impl_->http->port());
+}
+
 std::string ReluServer::kernel_isa() const {
   return kernel::IsaName(impl_->kernel.isa());
 }
 
 size_t ReluServer::Drain() {
-  const auto deadline = std::chrono::system_clock::now() +
+  const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::seconds(impl_->options.drain_timeout_s);
+  impl_->ready = false;
   impl_->server->GetHealthCheckService()->SetServingStatus(false);
   impl_->service.StartDraining();
   const size_t cut = impl_->scheduler.Drain(
       int64_t{impl_->options.drain_timeout_s} * 1'000'000);
-  // Every accepted call has been answered; give their responses until the
-  // deadline (at least a second) to reach the wire, then stop the listener.
-  impl_->server->Shutdown(std::max(
-      deadline, std::chrono::system_clock::now() + std::chrono::seconds(1)));
+  // Every accepted call has been answered; wait (within the drain timeout)
+  // until gRPC has sent their responses.
+  const bool sent = impl_->service.WaitForNoCalls(deadline);
+  spdlog::debug("batch scheduler drained ({} calls cut); responses {}", cut,
+                sent ? "sent" : "still in flight at the drain timeout");
+  // gRPC's shutdown cuts (CANCELLED) the calls that reach it between its
+  // start and its GOAWAY reaching the client. Keep refusing with UNAVAILABLE
+  // (which clients retry elsewhere) until calls stop coming, so that window
+  // is quiet.
+  impl_->service.WaitForQuiet(std::chrono::milliseconds(200), deadline);
+  // Stop accepting streams (GOAWAY); give calls that raced it a second to be
+  // refused, then close the connections that clients keep open.
+  impl_->server->Shutdown(std::chrono::system_clock::now() +
+                          std::chrono::seconds(1));
   impl_->server->Wait();
   impl_->server.reset();
   return cut;

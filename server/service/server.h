@@ -24,10 +24,13 @@ class ReluServer {
   // "host:port" actually bound (port 0 resolved). Valid after Start().
   std::string grpc_address() const;
   int grpc_port() const;
+  // "host:port" of the metrics HTTP listener; empty when it is off.
+  std::string metrics_address() const;
   // The kernel path in use: "avx512", "avx2" or "scalar".
   std::string kernel_isa() const;
 
-  // Graceful drain: health turns NOT_SERVING for Check and Watch, new calls
+  // Graceful drain: health turns NOT_SERVING for Check and Watch (and /readyz
+  // answers 503), new calls
   // get UNAVAILABLE, every accepted call is answered, then the listener stops.
   // Returns how many accepted calls were cut because drain_timeout_s passed
   // first (0 = complete). Call once, after Start().

@@ -17,7 +17,7 @@ void AddServerFlags(CLI::App& app, ServerOptions& o) {
   flag("grpc-address", o.grpc_address,
        "gRPC listen address, host:port (port 0 picks a free port)");
   flag("metrics-address", o.metrics_address,
-       "HTTP address for /metrics, /healthz and /readyz; empty = off");
+       "HTTP address for /metrics, /healthz and /readyz; \"off\" = none");
   flag("max-message-bytes", o.max_message_bytes,
        "Largest gRPC message accepted and sent, bytes")
       ->check(CLI::Range(size_t{1024}, size_t{INT32_MAX}));

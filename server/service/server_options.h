@@ -16,7 +16,7 @@ namespace relu::service {
 
 struct ServerOptions {
   std::string grpc_address = "0.0.0.0:50051";
-  std::string metrics_address = "0.0.0.0:9464";  // empty = no metrics listener
+  std::string metrics_address = "0.0.0.0:9464";  // "off" = no listener
   size_t max_message_bytes = size_t{256} << 20;
   int keepalive_time_s = 60;
   int keepalive_timeout_s = 20;

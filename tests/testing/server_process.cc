@@ -24,7 +24,8 @@ bool HasFlag(const std::vector<std::string>& args, const std::string& flag) {
 
 int FindPort(const std::string& log, const std::string& what) {
   std::smatch match;
-  std::regex pattern(what + " listening on [^ ]*:([0-9]+)");
+  // Only complete lines: the log may be read while a line is half written.
+  std::regex pattern(what + " listening on [^ \\n]*:([0-9]+)\\n");
   if (!std::regex_search(log, match, pattern)) return -1;
   return std::stoi(match[1]);
 }
@@ -67,6 +68,7 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(
   auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
   while (std::chrono::steady_clock::now() < give_up) {
     std::string log = server->log();
+    // The server logs its metrics address (if any) before the gRPC one.
     server->grpc_port_ = FindPort(log, "gRPC");
     if (server->grpc_port_ > 0) {
       server->metrics_port_ = FindPort(log, "metrics");
