@@ -47,6 +47,7 @@ RUN mkdir -p /out/bin \
  && cat /out/runtime-packages
 
 FROM ${BASE}
+ARG BASE
 ARG DEBIAN_FRONTEND=noninteractive
 ARG VERSION=0.1.0
 ARG REVISION=unknown

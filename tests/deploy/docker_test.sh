@@ -147,7 +147,7 @@ for port in 50051/tcp 9464/tcp; do
   [[ $(inspect '{{json .Config.ExposedPorts}}') == *"\"$port\""* ]] || fail "port $port not exposed"
 done
 [[ $(inspect '{{json .Config.Healthcheck}}') == *'relu-cli health'* ]] || fail "no relu-cli HEALTHCHECK"
-for label in title description version revision; do
+for label in title description version revision base.name; do
   [[ -n $(inspect "{{index .Config.Labels \"org.opencontainers.image.$label\"}}") ]] \
     || fail "no org.opencontainers.image.$label label"
 done
