@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <memory>
-#include <thread>
 
 #include "server/service/validation.h"
 #include "spdlog/spdlog.h"
@@ -106,43 +105,15 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 Holder* ReluServiceImpl::Allocator::AllocateMessages() {
-  service_->last_call_.store(
-      std::chrono::steady_clock::now().time_since_epoch().count(),
-      std::memory_order_relaxed);
-  {
-    std::lock_guard<std::mutex> lock(service_->calls_mu_);
-    ++service_->calls_;
-  }
-  return new OwnedMessages([service = service_] { service->CallReleased(); });
-}
-
-void ReluServiceImpl::CallReleased() {
-  std::lock_guard<std::mutex> lock(calls_mu_);
-  if (--calls_ == 0) calls_cv_.notify_all();
-}
-
-void ReluServiceImpl::WaitForQuiet(
-    std::chrono::steady_clock::duration quiet,
-    std::chrono::steady_clock::time_point deadline) {
-  using Clock = std::chrono::steady_clock;
-  for (;;) {
-    const Clock::time_point quiet_from =
-        Clock::time_point(Clock::duration(last_call_.load())) + quiet;
-    const Clock::time_point until = std::min(quiet_from, deadline);
-    if (Clock::now() >= until) return;
-    std::this_thread::sleep_until(until);
-  }
-}
-
-bool ReluServiceImpl::WaitForNoCalls(
-    std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(calls_mu_);
-  return calls_cv_.wait_until(lock, deadline, [this] { return calls_ == 0; });
+  CallTracker* calls = service_->calls_;
+  calls->CallStarted();
+  return new OwnedMessages([calls] { calls->CallEnded(); });
 }
 
 ReluServiceImpl::ReluServiceImpl(batching::BatchScheduler* scheduler,
-                                 metrics::ServerMetrics* metrics)
-    : scheduler_(scheduler), metrics_(metrics) {
+                                 metrics::ServerMetrics* metrics,
+                                 CallTracker* calls)
+    : scheduler_(scheduler), metrics_(metrics), calls_(calls) {
   SetMessageAllocatorFor_ApplyReLU(&allocator_);
 }
 
@@ -151,7 +122,7 @@ grpc::ServerUnaryReactor* ReluServiceImpl::ApplyReLU(
     v1::ApplyReLUResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   CallFinisher finisher(reactor, metrics_);
-  if (draining_.load(std::memory_order_relaxed)) {
+  if (calls_->draining()) {
     metrics_->OnRejected(batching::RejectReason::kDraining);
     return finisher.Finish(absl::UnavailableError("server is draining"));
   }

@@ -5,17 +5,13 @@
 // and serializing the response. The kernel's one pass is in place.
 #pragma once
 
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <mutex>
-
 #include "absl/status/status.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/message_allocator.h"
 #include "relu/v1/relu.grpc.pb.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/metrics/server_metrics.h"
+#include "server/service/call_tracker.h"
 
 namespace relu::service {
 
@@ -24,21 +20,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class ReluServiceImpl final : public v1::ReluService::CallbackService {
  public:
-  // `scheduler` and `metrics` must outlive the service.
+  // `scheduler`, `metrics` and `calls` must outlive the service. Each
+  // ApplyReLU call counts in `calls` from the allocation of its messages
+  // until gRPC has sent its status and released them; once
+  // calls->draining(), new calls get UNAVAILABLE.
   ReluServiceImpl(batching::BatchScheduler* scheduler,
-                  metrics::ServerMetrics* metrics);
-
-  // From now on, new calls get UNAVAILABLE. Thread-safe.
-  void StartDraining() { draining_.store(true); }
-
-  // Waits until no ApplyReLU call is in progress (each call counts from the
-  // allocation of its messages until gRPC has sent its status and released
-  // them) or `deadline` passes. Returns whether none is. Thread-safe.
-  bool WaitForNoCalls(std::chrono::steady_clock::time_point deadline);
-
-  // Waits until no call has arrived for `quiet`, or `deadline` passes.
-  void WaitForQuiet(std::chrono::steady_clock::duration quiet,
-                    std::chrono::steady_clock::time_point deadline);
+                  metrics::ServerMetrics* metrics, CallTracker* calls);
 
   grpc::ServerUnaryReactor* ApplyReLU(grpc::CallbackServerContext* context,
                                       const v1::ApplyReLURequest* request,
@@ -57,18 +44,10 @@ class ReluServiceImpl final : public v1::ReluService::CallbackService {
    private:
     ReluServiceImpl* const service_;
   };
-  // Called as each call's messages are released.
-  void CallReleased();
-
   batching::BatchScheduler* const scheduler_;
   metrics::ServerMetrics* const metrics_;
+  CallTracker* const calls_;
   Allocator allocator_{this};
-  std::atomic<bool> draining_{false};
-  std::mutex calls_mu_;
-  std::condition_variable calls_cv_;
-  int calls_ = 0;  // guarded by calls_mu_
-  // steady_clock time of the last call's arrival.
-  std::atomic<std::chrono::steady_clock::rep> last_call_{0};
 };
 
 }  // namespace relu::service

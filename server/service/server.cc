@@ -14,6 +14,8 @@
 #include "server/kernel/relu_kernel.h"
 #include "server/metrics/http_server.h"
 #include "server/metrics/server_metrics.h"
+#include "server/service/call_tracker.h"
+#include "server/service/inference_service.h"
 #include "server/service/relu_service.h"
 #include "spdlog/spdlog.h"
 
@@ -85,13 +87,17 @@ struct ReluServer::Impl {
               kernel.ApplyBatch(segments, count);
             },
             batching::Clock::Real(), &metrics),
-        service(&scheduler, &metrics) {}
+        service(&scheduler, &metrics, &calls),
+        inference(&scheduler, &metrics, &calls, RELU_VERSION) {}
 
   ServerOptions options;
   kernel::Kernel kernel;
   metrics::ServerMetrics metrics;
   batching::BatchScheduler scheduler;
+  // ApplyReLU and ModelInfer calls in flight, for the drain.
+  CallTracker calls;
   ReluServiceImpl service;
+  InferenceServiceImpl inference;
   std::atomic<bool> ready{false};
   std::unique_ptr<metrics::MetricsHttpServer> http;
   std::unique_ptr<grpc::Server> server;
@@ -129,6 +135,7 @@ absl::Status ReluServer::Start() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(o.grpc_address, *credentials, &impl_->port);
   builder.RegisterService(&impl_->service);
+  builder.RegisterService(&impl_->inference);
   // A second server on the same port must fail, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
@@ -185,19 +192,19 @@ size_t ReluServer::Drain() {
                         std::chrono::seconds(impl_->options.drain_timeout_s);
   impl_->ready = false;
   impl_->server->GetHealthCheckService()->SetServingStatus(false);
-  impl_->service.StartDraining();
+  impl_->calls.StartDraining();
   const size_t cut = impl_->scheduler.Drain(
       int64_t{impl_->options.drain_timeout_s} * 1'000'000);
   // Every accepted call has been answered; wait (within the drain timeout)
   // until gRPC has sent their responses.
-  const bool sent = impl_->service.WaitForNoCalls(deadline);
+  const bool sent = impl_->calls.WaitForNoCalls(deadline);
   spdlog::debug("batch scheduler drained ({} calls cut); responses {}", cut,
                 sent ? "sent" : "still in flight at the drain timeout");
   // gRPC's shutdown cuts (CANCELLED) the calls that reach it between its
   // start and its GOAWAY reaching the client. Keep refusing with UNAVAILABLE
   // (which clients retry elsewhere) until calls stop coming, so that window
   // is quiet.
-  impl_->service.WaitForQuiet(std::chrono::milliseconds(200), deadline);
+  impl_->calls.WaitForQuiet(std::chrono::milliseconds(200), deadline);
   // Stop accepting streams (GOAWAY); give calls that raced it a second to be
   // refused, then close the connections that clients keep open.
   impl_->server->Shutdown(std::chrono::system_clock::now() +

@@ -37,13 +37,58 @@ absl::StatusOr<kernel::DType> DTypeFromProto(int dtype) {
   }
 }
 
+absl::Status ValidateParamsStatus(const kernel::Params& params) {
+  std::string error = kernel::ValidateParams(params);
+  if (error.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(error);
+}
+
+absl::StatusOr<TensorSize> ValidateTensorSize(kernel::DType dtype,
+                                              absl::Span<const int64_t> shape,
+                                              size_t data_bytes,
+                                              const TensorFieldNames& names) {
+  const size_t element_size = kernel::ElementSize(dtype);
+  const std::string shape_text =
+      absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+  bool has_zero = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const int64_t dim = shape[i];
+    if (dim < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(names.shape, "[", i, "] is ", dim,
+                       "; dimensions must be >= 0 (shape ", shape_text, ")"));
+    }
+    has_zero |= dim == 0;
+  }
+  // The byte count must fit a size_t; a zero dimension anywhere means an
+  // empty tensor, however large the others are.
+  size_t elements = has_zero ? 0 : 1;
+  for (size_t i = 0; i < shape.size() && elements != 0; ++i) {
+    const auto dim = static_cast<uint64_t>(shape[i]);
+    if (dim > SIZE_MAX / element_size / elements) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          names.shape, " ", shape_text, " has too many elements: their size ",
+          "in bytes overflows 64 bits"));
+    }
+    elements *= dim;
+  }
+  TensorSize out;
+  out.elements = elements;
+  out.bytes = elements * element_size;
+  if (data_bytes != out.bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        names.data, " has ", data_bytes, " bytes; shape ", shape_text, " of ",
+        kernel::DTypeName(dtype), " needs ", out.bytes, " (", out.elements,
+        " elements x ", element_size, " bytes)"));
+  }
+  return out;
+}
+
 absl::StatusOr<ValidatedRequest> ValidateRequest(
     const v1::ApplyReLURequest& request) {
   ValidatedRequest out;
   out.params = ParamsFromProto(request.params());
-  if (std::string error = kernel::ValidateParams(out.params); !error.empty()) {
-    return absl::InvalidArgumentError(error);
-  }
+  if (absl::Status s = ValidateParamsStatus(out.params); !s.ok()) return s;
   if (!request.has_tensor()) {
     return absl::InvalidArgumentError("tensor is missing from the request");
   }
@@ -51,40 +96,11 @@ absl::StatusOr<ValidatedRequest> ValidateRequest(
   absl::StatusOr<kernel::DType> dtype = DTypeFromProto(tensor.dtype());
   if (!dtype.ok()) return dtype.status();
   out.dtype = *dtype;
-  const size_t element_size = kernel::ElementSize(out.dtype);
-
-  const std::string shape =
-      absl::StrCat("[", absl::StrJoin(tensor.shape(), ", "), "]");
-  bool has_zero = false;
-  for (int i = 0; i < tensor.shape_size(); ++i) {
-    const int64_t dim = tensor.shape(i);
-    if (dim < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor.shape[", i, "] is ", dim,
-                       "; dimensions must be >= 0 (shape ", shape, ")"));
-    }
-    has_zero |= dim == 0;
-  }
-  // The byte count must fit a size_t; a zero dimension anywhere means an
-  // empty tensor, however large the others are.
-  size_t elements = has_zero ? 0 : 1;
-  for (int i = 0; i < tensor.shape_size() && elements != 0; ++i) {
-    const auto dim = static_cast<uint64_t>(tensor.shape(i));
-    if (dim > SIZE_MAX / element_size / elements) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor.shape ", shape, " has too many elements: their size in ",
-          "bytes overflows 64 bits"));
-    }
-    elements *= dim;
-  }
-  out.elements = elements;
-  out.bytes = out.elements * element_size;
-  if (tensor.data().size() != out.bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor.data has ", tensor.data().size(), " bytes; shape ", shape,
-        " of ", kernel::DTypeName(out.dtype), " needs ", out.bytes, " (",
-        out.elements, " elements x ", element_size, " bytes)"));
-  }
+  absl::StatusOr<TensorSize> size = ValidateTensorSize(
+      out.dtype, tensor.shape(), tensor.data().size(), TensorFieldNames());
+  if (!size.ok()) return size.status();
+  out.elements = size->elements;
+  out.bytes = size->bytes;
   return out;
 }
 

@@ -3,8 +3,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "relu/v1/relu.pb.h"
 #include "server/kernel/relu_kernel.h"
 
@@ -22,6 +26,33 @@ struct ValidatedRequest {
 // float32 needs 24 (6 elements x 4 bytes)".
 absl::StatusOr<ValidatedRequest> ValidateRequest(
     const v1::ApplyReLURequest& request);
+
+// How the checks below name a tensor's fields in their messages: ApplyReLU's
+// are the defaults; ModelInfer names its own ("inputs[0].shape",
+// "raw_input_contents[0]", ...).
+struct TensorFieldNames {
+  std::string shape = "tensor.shape";
+  std::string data = "tensor.data";
+};
+
+// A tensor's size once checked.
+struct TensorSize {
+  size_t elements = 0;  // product of the shape; 1 for a scalar
+  size_t bytes = 0;     // elements * element size
+};
+
+// The tensor checks of ValidateRequest, shared by every protocol: every
+// dimension >= 0, a byte count that fits a size_t, and `data_bytes` equal to
+// it. OK with the size, or INVALID_ARGUMENT with ApplyReLU's messages, the
+// fields named by `names`.
+absl::StatusOr<TensorSize> ValidateTensorSize(kernel::DType dtype,
+                                              absl::Span<const int64_t> shape,
+                                              size_t data_bytes,
+                                              const TensorFieldNames& names);
+
+// kernel::ValidateParams as a status: OK, or INVALID_ARGUMENT with the Keras
+// message.
+absl::Status ValidateParamsStatus(const kernel::Params& params);
 
 // Converts the wire parameters; unset max_value stays absent.
 kernel::Params ParamsFromProto(const v1::ReluParams& params);

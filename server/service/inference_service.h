@@ -1,0 +1,134 @@
+// The Open Inference Protocol (KServe v2 gRPC, inference.GRPCInferenceService)
+// for one model, `relu` version `1`: tf.keras.layers.ReLU over one tensor.
+//
+// ModelInfer shares everything with relu.v1's ApplyReLU: the same checks and
+// messages (server/service/validation.h), the same batch scheduler and kernel,
+// the same metrics (method="ModelInfer") and the same drain (CallTracker).
+// Like ApplyReLU it computes in place: the handler moves the input's bytes
+// (raw_input_contents[0], or the fp32/fp64 contents) into the response and
+// schedules one BatchTask on them; the batch thread finishes the call.
+//
+// The model:
+//   input  `input`:  FP32, FP64, FP16 or BF16, any shape (any rank);
+//                    data in raw_input_contents (all four) or in
+//                    contents.fp32_contents / contents.fp64_contents.
+//   output `output`: the input's datatype and shape; in raw_output_contents
+//                    when the request used raw_input_contents (or the
+//                    datatype has no typed field), else in the typed field.
+//   request parameters (all optional): `max_value` (absent = unlimited),
+//                    `negative_slope`, `threshold` (default 0), each a
+//                    double_param or an int64_param (converted to double).
+// Anything else in the request (other parameters, tensor parameters such as
+// shared memory regions, other outputs) is refused with INVALID_ARGUMENT
+// rather than ignored.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/support/message_allocator.h"
+#include "inference/grpc_service.grpc.pb.h"
+#include "server/batching/batch_scheduler.h"
+#include "server/kernel/relu_kernel.h"
+#include "server/metrics/server_metrics.h"
+#include "server/service/call_tracker.h"
+
+namespace relu::service {
+
+// The served model, and how ModelMetadata describes it.
+inline constexpr char kOipModelName[] = "relu";
+inline constexpr char kOipModelVersion[] = "1";
+// relu-serve's own kernel, written in C++ (no framework model file behind
+// it), in the "<backend>_<format>" style of Triton's platform names.
+inline constexpr char kOipPlatform[] = "relu-serve_cpp";
+inline constexpr char kOipServerName[] = "relu-serve";
+inline constexpr char kOipInputName[] = "input";
+inline constexpr char kOipOutputName[] = "output";
+
+// A ModelInfer request, checked.
+struct ValidatedInfer {
+  kernel::DType dtype;
+  kernel::Params params;
+  size_t elements = 0;
+  size_t bytes = 0;
+  // The data is in raw_input_contents[0] (else in the typed contents).
+  bool raw = false;
+};
+
+// Checks a ModelInfer request, in this order: the model (NOT_FOUND for
+// another name, or a version other than "" and "1"), the inputs (exactly
+// one, named "input"), the requested outputs (none, or one named "output"),
+// the parameters (names and types, then the Keras constructor's checks with
+// ApplyReLU's messages), the datatype, where the data is, and the shape
+// against the data (ApplyReLU's messages, naming "inputs[0].shape" and
+// "raw_input_contents[0]" or "inputs[0].contents.fp32_contents"). Every
+// failure but the model's is INVALID_ARGUMENT, naming the field.
+absl::StatusOr<ValidatedInfer> ValidateInferRequest(
+    const inference::ModelInferRequest& request);
+
+// The wire datatype of a kernel dtype: "FP32", "FP64", "FP16", "BF16".
+const char* OipDatatype(kernel::DType dtype);
+
+class InferenceServiceImpl final
+    : public inference::GRPCInferenceService::CallbackService {
+ public:
+  // `scheduler`, `metrics` and `calls` must outlive the service. ModelInfer
+  // calls count in `calls` (see ReluServiceImpl); once calls->draining(),
+  // ModelInfer answers UNAVAILABLE and ServerReady / ModelReady say false.
+  // `version` is the server's, for ServerMetadata.
+  InferenceServiceImpl(batching::BatchScheduler* scheduler,
+                       metrics::ServerMetrics* metrics, CallTracker* calls,
+                       std::string version);
+
+  grpc::ServerUnaryReactor* ServerLive(
+      grpc::CallbackServerContext* context,
+      const inference::ServerLiveRequest* request,
+      inference::ServerLiveResponse* response) override;
+  grpc::ServerUnaryReactor* ServerReady(
+      grpc::CallbackServerContext* context,
+      const inference::ServerReadyRequest* request,
+      inference::ServerReadyResponse* response) override;
+  // NOT_FOUND for another model or version.
+  grpc::ServerUnaryReactor* ModelReady(
+      grpc::CallbackServerContext* context,
+      const inference::ModelReadyRequest* request,
+      inference::ModelReadyResponse* response) override;
+  grpc::ServerUnaryReactor* ServerMetadata(
+      grpc::CallbackServerContext* context,
+      const inference::ServerMetadataRequest* request,
+      inference::ServerMetadataResponse* response) override;
+  // NOT_FOUND for another model or version.
+  grpc::ServerUnaryReactor* ModelMetadata(
+      grpc::CallbackServerContext* context,
+      const inference::ModelMetadataRequest* request,
+      inference::ModelMetadataResponse* response) override;
+  grpc::ServerUnaryReactor* ModelInfer(
+      grpc::CallbackServerContext* context,
+      const inference::ModelInferRequest* request,
+      inference::ModelInferResponse* response) override;
+
+ private:
+  // Gives ModelInfer a mutable request (its data is moved, not copied, into
+  // the response) and counts the call in calls_ until gRPC releases it.
+  class Allocator final
+      : public grpc::MessageAllocator<inference::ModelInferRequest,
+                                      inference::ModelInferResponse> {
+   public:
+    explicit Allocator(CallTracker* calls) : calls_(calls) {}
+    grpc::MessageHolder<inference::ModelInferRequest,
+                        inference::ModelInferResponse>*
+    AllocateMessages() override;
+
+   private:
+    CallTracker* const calls_;
+  };
+
+  batching::BatchScheduler* const scheduler_;
+  metrics::ServerMetrics* const metrics_;
+  CallTracker* const calls_;
+  const std::string version_;
+  Allocator allocator_{calls_};
+};
+
+}  // namespace relu::service
