@@ -13,8 +13,11 @@ Exit status: 0 when every present target is met, 1 otherwise.
 import json
 import sys
 
-SIZES = ["1K", "16K", "256K", "4M", "64M"]
-LARGE = ["256K", "4M", "64M"]
+# Element counts, as the benchmark names carry them.
+K, M = 1 << 10, 1 << 20
+SIZES = [str(n) for n in (K, 16 * K, 256 * K, 4 * M, 64 * M)]
+LARGE = SIZES[2:]
+SIZE_64M, SIZE_1K = str(64 * M), str(K)
 
 
 def load(path):
@@ -63,9 +66,9 @@ def main():
         else:
             rows.append((f"{relu} vs memcpy",
                          ratio(relu, f"copy/float32/memcpy/1/{size}"), 0.8))
-    rows.append((f"relu_inplace/float32/{ours}/1/64M vs memcpy",
-                 ratio(f"relu_inplace/float32/{ours}/1/64M",
-                       "copy/float32/memcpy/1/64M"), 1.4))
+    rows.append((f"relu_inplace/float32/{ours}/1/{SIZE_64M} vs memcpy",
+                 ratio(f"relu_inplace/float32/{ours}/1/{SIZE_64M}",
+                       f"copy/float32/memcpy/1/{SIZE_64M}"), 1.4))
     for dtype in ("float32", "float16", "bfloat16"):
         for threads in ("1", "2"):
             for size in SIZES:
@@ -74,16 +77,16 @@ def main():
                 if peer not in rates:
                     continue
                 rows.append((f"{mine} vs oneDNN", ratio(mine, peer),
-                             2.0 if size == "1K" else 1.0))
-    for size in ("256K", "4M"):
+                             2.0 if size == SIZE_1K else 1.0))
+    for size in SIZES[2:4]:
         rows.append((f"relu/float32/{ours} 2 threads vs 1 at {size}",
                      ratio(f"relu/float32/{ours}/2/{size}",
                            f"relu/float32/{ours}/1/{size}"), 1.6))
     for dtype in ("bfloat16", "float16"):
-        den = best_copy(dtype, "64M")
-        rows.append((f"relu/{dtype}/{ours}/1/64M vs best copy "
+        den = best_copy(dtype, SIZE_64M)
+        rows.append((f"relu/{dtype}/{ours}/1/{SIZE_64M} vs best copy "
                      f"({den.split('/')[2]})",
-                     ratio(f"relu/{dtype}/{ours}/1/64M", den), 0.9))
+                     ratio(f"relu/{dtype}/{ours}/1/{SIZE_64M}", den), 0.9))
 
     failed = 0
     width = max(len(r[0]) for r in rows)

@@ -24,11 +24,8 @@
 namespace relu::kernel {
 namespace {
 
-constexpr std::pair<const char*, size_t> kSizes[] = {
-    {"1K", size_t{1} << 10},   {"16K", size_t{1} << 14},
-    {"256K", size_t{1} << 18}, {"4M", size_t{1} << 22},
-    {"64M", size_t{1} << 26},
-};
+constexpr size_t kSizes[] = {size_t{1} << 10, size_t{1} << 14, size_t{1} << 18,
+                             size_t{1} << 22, size_t{1} << 26};
 constexpr DType kDTypes[] = {DType::kFloat32, DType::kFloat16,
                              DType::kBFloat16};
 constexpr size_t kMaxBytes = (size_t{1} << 26) * 4;
@@ -190,9 +187,9 @@ void BM_Dnnl(benchmark::State& state, DType dtype, int threads, size_t n) {
 void RegisterAll() {
   for (DType dtype : kDTypes) {
     const std::string dt = DTypeName(dtype);
-    for (const auto& [label, n] : kSizes) {
+    for (size_t n : kSizes) {
       const size_t bytes = n * ElementSize(dtype);
-      const std::string size = label;
+      const std::string size = std::to_string(n);
       benchmark::RegisterBenchmark(("copy/" + dt + "/memcpy/1/" + size).c_str(),
                                    BM_Memcpy, bytes)
           ->UseRealTime();
