@@ -1,0 +1,101 @@
+// Fuzzes the request path from raw bytes, as relu-server runs it: protobuf
+// parse of relu.v1.ApplyReLURequest, ValidateRequest, the kernel on the
+// decoded tensor, the response. Oracles beyond "no crash, no sanitizer
+// report":
+//  - validation either accepts a request whose data size is exactly
+//    elements x element size, or refuses it with INVALID_ARGUMENT and a
+//    message;
+//  - every supported ISA path and the threaded Kernel give the scalar path's
+//    output bit for bit (any NaN matches any NaN), in place and out of place;
+//  - the response serializes and parses back to the same tensor.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "relu/v1/relu.pb.h"
+#include "server/kernel/relu_kernel.h"
+#include "server/service/validation.h"
+#include "tests/reliability/reference.h"
+
+namespace {
+
+using relu::kernel::DType;
+using relu::kernel::Isa;
+
+void Check(bool ok, const char* what) {
+  if (ok) return;
+  std::fprintf(stderr, "request_fuzzer: %s\n", what);
+  std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  relu::v1::ApplyReLURequest request;
+  if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
+
+  absl::StatusOr<relu::service::ValidatedRequest> valid =
+      relu::service::ValidateRequest(request);
+  if (!valid.ok()) {
+    Check(valid.status().code() == absl::StatusCode::kInvalidArgument,
+          "refusal is not INVALID_ARGUMENT");
+    Check(!valid.status().message().empty(), "refusal without a message");
+    return 0;
+  }
+  const std::string& in = request.tensor().data();
+  const size_t element_size = relu::kernel::ElementSize(valid->dtype);
+  Check(valid->bytes == in.size(), "accepted data size != shape's size");
+  Check(valid->elements * element_size == valid->bytes, "bytes != elements");
+  Check(relu::kernel::ValidateParams(valid->params).empty(),
+        "accepted params the kernel refuses");
+
+  // The scalar path is the reference.
+  std::string want(in.size(), '\0');
+  relu::kernel::ApplyOnThread(Isa::kScalar, valid->dtype, valid->params,
+                              in.data(), want.data(), valid->elements);
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (!relu::kernel::IsaSupported(isa)) continue;
+    // Out of place, from an odd offset (element alignment only).
+    std::string shifted = " " + in;
+    std::string got(in.size() + 1, '\0');
+    relu::kernel::ApplyOnThread(isa, valid->dtype, valid->params,
+                                shifted.data() + 1, got.data() + 1,
+                                valid->elements);
+    Check(relu::reliability::SameElements(valid->dtype, want, got.substr(1)),
+          "ISA path differs from scalar (out of place)");
+    // In place.
+    std::string inplace = in;
+    relu::kernel::ApplyOnThread(isa, valid->dtype, valid->params,
+                                inplace.data(), inplace.data(),
+                                valid->elements);
+    Check(relu::reliability::SameElements(valid->dtype, want, inplace),
+          "ISA path differs from scalar (in place)");
+  }
+  static relu::kernel::Kernel* kernel = [] {
+    relu::kernel::KernelOptions options;
+    options.threads = 2;
+    return new relu::kernel::Kernel(options);
+  }();
+  // The service's way: the response owns the request's buffer, in place.
+  relu::v1::ApplyReLUResponse response;
+  relu::v1::Tensor* out = response.mutable_tensor();
+  out->set_dtype(request.tensor().dtype());
+  *out->mutable_shape() = request.tensor().shape();
+  out->set_data(in);
+  std::string& buffer = *out->mutable_data();
+  kernel->Apply(valid->dtype, valid->params, buffer.data(), buffer.data(),
+                valid->elements);
+  Check(relu::reliability::SameElements(valid->dtype, want, buffer),
+        "Kernel::Apply differs from scalar");
+
+  std::string wire;
+  Check(response.SerializeToString(&wire), "response does not serialize");
+  relu::v1::ApplyReLUResponse parsed;
+  Check(parsed.ParseFromString(wire), "response does not parse back");
+  Check(parsed.tensor().data() == buffer, "response data changed on the wire");
+  Check(parsed.tensor().shape_size() == request.tensor().shape_size(),
+        "response shape changed");
+  return 0;
+}
