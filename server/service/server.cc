@@ -23,6 +23,7 @@ namespace relu::service {
 namespace {
 
 constexpr char kServiceName[] = "relu.v1.ReluService";
+constexpr char kInferenceServiceName[] = "inference.GRPCInferenceService";
 
 absl::Status ReadFile(const std::string& path, const std::string& flag,
                       std::string* contents) {
@@ -164,6 +165,7 @@ absl::Status ReluServer::Start() {
   grpc::HealthCheckServiceInterface* health =
       impl_->server->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);
+  health->SetServingStatus(kInferenceServiceName, true);
   health->SetServingStatus(true);
   impl_->ready = true;
   return absl::OkStatus();

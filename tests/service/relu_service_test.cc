@@ -284,6 +284,8 @@ TEST_F(ReluServiceTest, HealthCheck) {
   EXPECT_EQ(Check(fixture_.channel().get(), ""), HealthCheckResponse::SERVING);
   EXPECT_EQ(Check(fixture_.channel().get(), "relu.v1.ReluService"),
             HealthCheckResponse::SERVING);
+  EXPECT_EQ(Check(fixture_.channel().get(), "inference.GRPCInferenceService"),
+            HealthCheckResponse::SERVING);
   grpc::Status status;
   Check(fixture_.channel().get(), "no.such.Service", &status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
