@@ -45,6 +45,10 @@ std::string JsonDuration(std::chrono::milliseconds d) {
 std::string ServiceConfigJson(const ClientOptions& o) {
   std::string config =
       absl::StrCat("{\"loadBalancingConfig\":[{\"", o.lb_policy, "\":{}}]");
+  if (!o.health_check_service.empty()) {
+    absl::StrAppend(&config, ",\"healthCheckConfig\":{\"serviceName\":\"",
+                    o.health_check_service, "\"}");
+  }
   if (o.max_attempts >= 2) {
     absl::StrAppend(
         &config,

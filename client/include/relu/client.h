@@ -136,6 +136,12 @@ struct ClientOptions {
   // addresses the target resolves to; "pick_first" uses one.
   std::string lb_policy = "round_robin";
 
+  // Client-side health checking: the client watches this grpc.health.v1
+  // service on every address and sends calls only to those SERVING it, so a
+  // draining replica stops getting calls. Empty = off. A server without a
+  // health service counts as healthy.
+  std::string health_check_service = "relu.v1.ReluService";
+
   // Retries of UNAVAILABLE through gRPC's service-config retry policy, with
   // exponential backoff. `max_attempts` counts the first attempt (gRPC caps it
   // at 5); 1 disables retries.
