@@ -57,13 +57,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                               in.data(), want.data(), valid->elements);
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (!relu::kernel::IsaSupported(isa)) continue;
-    // Out of place, from an odd offset (element alignment only).
-    std::string shifted = " " + in;
-    std::string got(in.size() + 1, '\0');
+    // Out of place, one element off the vector alignment (the kernel's
+    // contract asks element alignment only).
+    const std::string pad(element_size, ' ');
+    std::string shifted = pad + in;
+    std::string got(pad.size() + in.size(), '\0');
     relu::kernel::ApplyOnThread(isa, valid->dtype, valid->params,
-                                shifted.data() + 1, got.data() + 1,
-                                valid->elements);
-    Check(relu::reliability::SameElements(valid->dtype, want, got.substr(1)),
+                                shifted.data() + element_size,
+                                got.data() + element_size, valid->elements);
+    Check(relu::reliability::SameElements(valid->dtype, want,
+                                          got.substr(element_size)),
           "ISA path differs from scalar (out of place)");
     // In place.
     std::string inplace = in;
