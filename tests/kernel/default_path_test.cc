@@ -33,9 +33,10 @@ TEST(DefaultPathTest, HonoursEnvironment) {
 
 TEST(DefaultPathTest, GoldenCasesThroughKernel) {
   Kernel kernel;
-  const std::vector<GoldenCase> cases = LoadGoldenCases();
+  const std::vector<relu::testing::GoldenCase> cases =
+      relu::testing::LoadGoldenCases();
   ASSERT_EQ(cases.size(), 100u);
-  for (const GoldenCase& c : cases) {
+  for (const relu::testing::GoldenCase& c : cases) {
     const size_t n = c.input_bits.size();
     std::vector<uint8_t> in(n * ElementSize(c.dtype)), out(in.size());
     for (size_t i = 0; i < n; ++i)
@@ -43,9 +44,7 @@ TEST(DefaultPathTest, GoldenCasesThroughKernel) {
     kernel.Apply(c.dtype, c.params, in.data(), out.data(), n);
     for (size_t i = 0; i < n; ++i) {
       const uint64_t got = GetBits(c.dtype, out.data(), i);
-      EXPECT_TRUE(
-          got == c.output_bits[i] ||
-          (IsNaNBits(c.dtype, got) && IsNaNBits(c.dtype, c.output_bits[i])))
+      EXPECT_TRUE(relu::testing::SameResult(c.dtype, got, c.output_bits[i]))
           << c.name << " element " << i << " got "
           << DescribeBits(c.dtype, got);
     }

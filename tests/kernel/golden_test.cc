@@ -13,6 +13,8 @@
 namespace relu::kernel::testing {
 namespace {
 
+using relu::testing::GoldenCase;
+
 class GoldenTest : public ::testing::TestWithParam<Isa> {
  protected:
   void SetUp() override {
@@ -43,19 +45,17 @@ void CheckEmbedded(Isa isa, const GoldenCase& c, size_t offset, size_t length,
   for (size_t i = 0; i < c.input_bits.size(); ++i) {
     const uint64_t got = GetBits(dtype, dst, offset + i);
     const uint64_t want = c.output_bits[i];
-    const bool ok =
-        got == want || (IsNaNBits(dtype, got) && IsNaNBits(dtype, want));
-    EXPECT_TRUE(ok) << c.name << " path " << IsaName(isa) << " element " << i
-                    << " input " << DescribeBits(dtype, c.input_bits[i])
-                    << " want " << DescribeBits(dtype, want) << " got "
-                    << DescribeBits(dtype, got) << " (offset " << offset
-                    << ", length " << length << (in_place ? ", in place" : "")
-                    << (large ? ", large" : "") << ")";
+    EXPECT_TRUE(relu::testing::SameResult(dtype, got, want))
+        << c.name << " path " << IsaName(isa) << " element " << i << " input "
+        << DescribeBits(dtype, c.input_bits[i]) << " want "
+        << DescribeBits(dtype, want) << " got " << DescribeBits(dtype, got)
+        << " (offset " << offset << ", length " << length
+        << (in_place ? ", in place" : "") << (large ? ", large" : "") << ")";
   }
 }
 
 TEST_P(GoldenTest, AllCasesMatchBitForBit) {
-  const std::vector<GoldenCase> cases = LoadGoldenCases();
+  const std::vector<GoldenCase> cases = relu::testing::LoadGoldenCases();
   ASSERT_EQ(cases.size(), 100u);
   const Isa isa = GetParam();
   for (const GoldenCase& c : cases) {

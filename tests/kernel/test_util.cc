@@ -1,16 +1,10 @@
 #include "tests/kernel/test_util.h"
 
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <map>
-#include <memory>
 #include <random>
-#include <sstream>
 
 #include "server/kernel/plan.h"
 
@@ -26,20 +20,6 @@ uint64_t GetBits(DType dtype, const void* data, size_t index) {
 void SetBits(DType dtype, void* data, size_t index, uint64_t bits) {
   const size_t size = ElementSize(dtype);
   std::memcpy(static_cast<char*>(data) + index * size, &bits, size);
-}
-
-bool IsNaNBits(DType dtype, uint64_t bits) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return (bits & 0x7fffffffu) > 0x7f800000u;
-    case DType::kFloat64:
-      return (bits & 0x7fffffffffffffffu) > 0x7ff0000000000000u;
-    case DType::kFloat16:
-      return (bits & 0x7fff) > 0x7c00;
-    case DType::kBFloat16:
-      return (bits & 0x7fff) > 0x7f80;
-  }
-  return false;
 }
 
 uint64_t BitsOf(DType dtype, double value) {
@@ -63,11 +43,10 @@ uint64_t BitsOf(DType dtype, double value) {
 
 long FirstMismatch(DType dtype, const void* want, const void* got, size_t n) {
   for (size_t i = 0; i < n; ++i) {
-    const uint64_t a = GetBits(dtype, want, i);
-    const uint64_t b = GetBits(dtype, got, i);
-    if (a == b) continue;
-    if (IsNaNBits(dtype, a) && IsNaNBits(dtype, b)) continue;
-    return static_cast<long>(i);
+    if (!relu::testing::SameResult(dtype, GetBits(dtype, got, i),
+                                   GetBits(dtype, want, i))) {
+      return static_cast<long>(i);
+    }
   }
   return -1;
 }
@@ -190,174 +169,6 @@ std::vector<uint8_t> MakeInput(DType dtype, const Params& params, size_t n,
     SetBits(dtype, data.data(), i, bits);
   }
   return data;
-}
-
-// A small JSON reader for the golden file's shape.
-namespace {
-
-struct Json {
-  enum Kind { kNull, kBool, kNumber, kString, kArray, kObject } kind = kNull;
-  double number = 0;
-  bool boolean = false;
-  std::string string;
-  std::vector<Json> array;
-  std::map<std::string, Json> object;
-  const Json& at(const std::string& key) const {
-    static const Json null;
-    auto it = object.find(key);
-    return it == object.end() ? null : it->second;
-  }
-};
-
-class JsonParser {
- public:
-  explicit JsonParser(const std::string& text) : text_(text) {}
-  bool Parse(Json* out) {
-    if (!Value(out)) return false;
-    Skip();
-    return pos_ == text_.size();
-  }
-
- private:
-  void Skip() {
-    while (pos_ < text_.size() &&
-           std::isspace(static_cast<unsigned char>(text_[pos_])))
-      ++pos_;
-  }
-  bool Literal(const char* word) {
-    const size_t len = std::strlen(word);
-    if (text_.compare(pos_, len, word) != 0) return false;
-    pos_ += len;
-    return true;
-  }
-  bool String(std::string* out) {
-    if (text_[pos_] != '"') return false;
-    ++pos_;
-    while (pos_ < text_.size() && text_[pos_] != '"') {
-      char c = text_[pos_++];
-      if (c == '\\') {
-        if (pos_ >= text_.size()) return false;
-        c = text_[pos_++];
-        switch (c) {
-          case 'n':
-            c = '\n';
-            break;
-          case 't':
-            c = '\t';
-            break;
-          case 'u':  // not in this file's keys or values we read
-            pos_ += 4;
-            c = '?';
-            break;
-          default:
-            break;  // \" \\ \/
-        }
-      }
-      out->push_back(c);
-    }
-    if (pos_ >= text_.size()) return false;
-    ++pos_;
-    return true;
-  }
-  bool Value(Json* out) {
-    Skip();
-    if (pos_ >= text_.size()) return false;
-    const char c = text_[pos_];
-    if (c == '{') {
-      out->kind = Json::kObject;
-      ++pos_;
-      Skip();
-      if (text_[pos_] == '}') return ++pos_, true;
-      while (true) {
-        Skip();
-        std::string key;
-        if (!String(&key)) return false;
-        Skip();
-        if (text_[pos_++] != ':') return false;
-        if (!Value(&out->object[key])) return false;
-        Skip();
-        if (text_[pos_] == ',') {
-          ++pos_;
-          continue;
-        }
-        if (text_[pos_] == '}') return ++pos_, true;
-        return false;
-      }
-    }
-    if (c == '[') {
-      out->kind = Json::kArray;
-      ++pos_;
-      Skip();
-      if (text_[pos_] == ']') return ++pos_, true;
-      while (true) {
-        out->array.emplace_back();
-        if (!Value(&out->array.back())) return false;
-        Skip();
-        if (text_[pos_] == ',') {
-          ++pos_;
-          continue;
-        }
-        if (text_[pos_] == ']') return ++pos_, true;
-        return false;
-      }
-    }
-    if (c == '"') {
-      out->kind = Json::kString;
-      return String(&out->string);
-    }
-    if (Literal("null")) return out->kind = Json::kNull, true;
-    if (Literal("true"))
-      return out->kind = Json::kBool, out->boolean = true, true;
-    if (Literal("false")) return out->kind = Json::kBool, true;
-    char* end = nullptr;
-    out->kind = Json::kNumber;
-    out->number = std::strtod(text_.c_str() + pos_, &end);
-    if (end == text_.c_str() + pos_) return false;
-    pos_ = static_cast<size_t>(end - text_.c_str());
-    return true;
-  }
-  const std::string& text_;
-  size_t pos_ = 0;
-};
-
-}  // namespace
-
-std::vector<GoldenCase> LoadGoldenCases() {
-  const std::string path =
-      std::string(RELU_TEST_DATA_DIR) + "/relu_golden_edges.json";
-  std::ifstream file(path);
-  EXPECT_TRUE(file.good()) << "cannot open " << path;
-  std::stringstream buffer;
-  buffer << file.rdbuf();
-  const std::string text = buffer.str();
-  Json root;
-  EXPECT_TRUE(JsonParser(text).Parse(&root)) << "cannot parse " << path;
-  std::vector<GoldenCase> cases;
-  for (const Json& c : root.at("cases").array) {
-    GoldenCase gc;
-    gc.name = c.at("name").string;
-    const std::string& dtype = c.at("dtype").string;
-    bool known = false;
-    for (DType d : kAllDTypes) {
-      if (dtype == DTypeName(d)) gc.dtype = d, known = true;
-    }
-    EXPECT_TRUE(known) << "unknown dtype " << dtype;
-    const Json& params = c.at("params");
-    if (params.at("max_value").kind == Json::kNumber) {
-      gc.params.max_value = params.at("max_value").number;
-    }
-    gc.params.negative_slope = params.at("negative_slope").number;
-    gc.params.threshold = params.at("threshold").number;
-    for (const Json& h : c.at("input_hex").array) {
-      gc.input_bits.push_back(std::stoull(h.string, nullptr, 16));
-    }
-    for (const Json& h : c.at("output_hex").array) {
-      gc.output_bits.push_back(std::stoull(h.string, nullptr, 16));
-    }
-    EXPECT_EQ(gc.input_bits.size(), gc.output_bits.size()) << gc.name;
-    cases.push_back(std::move(gc));
-  }
-  return cases;
 }
 
 }  // namespace relu::kernel::testing

@@ -1,6 +1,6 @@
 // Helpers shared by the kernel tests: element bit patterns, edge values,
-// comparison against the scalar reference, parameter sets and the golden
-// file reader.
+// comparison against the scalar reference and parameter sets. The golden
+// cases come from tests/testing/golden.h.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "server/kernel/relu_kernel.h"
+// The golden cases and the spec's NaN-aware equality, for the kernel tests.
+#include "tests/testing/golden.h"
 
 namespace relu::kernel::testing {
 
@@ -18,7 +20,6 @@ inline constexpr Isa kAllIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
 // Bit pattern of one element of `dtype` at `index` in `data`, and back.
 uint64_t GetBits(DType dtype, const void* data, size_t index);
 void SetBits(DType dtype, void* data, size_t index, uint64_t bits);
-bool IsNaNBits(DType dtype, uint64_t bits);
 // The bits of `value` rounded to `dtype` (as constants are).
 uint64_t BitsOf(DType dtype, double value);
 
@@ -42,17 +43,6 @@ std::vector<uint64_t> EdgeBits(DType dtype, const Params& params);
 // `n` elements mixing EdgeBits and random bit patterns / normal values.
 std::vector<uint8_t> MakeInput(DType dtype, const Params& params, size_t n,
                                uint64_t seed, bool edges_only);
-
-// One case of relu_golden_edges.json.
-struct GoldenCase {
-  std::string name;
-  DType dtype;
-  Params params;
-  std::vector<uint64_t> input_bits;
-  std::vector<uint64_t> output_bits;
-};
-// Reads RELU_TEST_DATA_DIR/relu_golden_edges.json; fails the test on error.
-std::vector<GoldenCase> LoadGoldenCases();
 
 std::string DescribeBits(DType dtype, uint64_t bits);
 

@@ -52,6 +52,12 @@ std::vector<GoldenCase> LoadGoldenCases() {
     golden.params.threshold = params.at("threshold").get<double>();
     golden.input_bits = ParseHex(c.at("input_hex"));
     golden.output_bits = ParseHex(c.at("output_hex"));
+    if (golden.input_bits.size() != golden.output_bits.size()) {
+      fprintf(stderr, "golden file: case %s has %zu inputs, %zu outputs\n",
+              golden.name.c_str(), golden.input_bits.size(),
+              golden.output_bits.size());
+      abort();
+    }
     golden.input = c.at("input").get<std::vector<std::string>>();
     golden.output = c.at("output").get<std::vector<std::string>>();
     cases.push_back(std::move(golden));

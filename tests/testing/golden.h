@@ -21,7 +21,9 @@ struct GoldenCase {
   std::vector<std::string> output;
 };
 
-// Reads every case from the project's tests/data; aborts if unreadable.
+// Reads every case from the project's tests/data. Aborts if the file is
+// unreadable or malformed: an unknown dtype, or a case whose input and output
+// lengths differ.
 std::vector<GoldenCase> LoadGoldenCases();
 
 // Little-endian bytes of `bits`, each element ElementSize(dtype) bytes wide.
