@@ -1,9 +1,4 @@
 // The client library and relu-cli against the real relu-server binary.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -15,12 +10,14 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "relu/client.h"
-#include "tests/client/subprocess.h"
+#include "tests/testing/free_port.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/subprocess.h"
 
 namespace relu {
 namespace {
 
+using ::relu::testing::PickFreePort;
 using ::relu::testing::ProcessResult;
 using ::relu::testing::RunProcess;
 using ::relu::testing::ServerProcess;
@@ -35,30 +32,13 @@ ProcessResult Cli(std::vector<std::string> args,
   return RunProcess(args, stdin_text, env);
 }
 
-// A loopback port nothing listens on (bound, then released).
-int ClosedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 class E2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
     server_ = ServerProcess::Start();
     ASSERT_NE(server_, nullptr);
   }
-  // Parsed here from the log rather than with server_->target(), whose
-  // pattern can run past the end of the line.
-  std::string target() const {
-    return testing::GrpcTargetFromLog(server_->log());
-  }
+  std::string target() const { return server_->target(); }
 
   std::unique_ptr<ServerProcess> server_;
 };
@@ -175,7 +155,7 @@ TEST_F(E2ETest, TargetFromRELU_TARGETOnly) {
   EXPECT_EQ(r.out, "[0.0, 1.0]\n");
   // The flag wins over the environment.
   r = Cli({"apply", "--target=" + target(), "--", "2"}, "",
-          {"RELU_TARGET=127.0.0.1:" + std::to_string(ClosedPort())});
+          {"RELU_TARGET=127.0.0.1:" + std::to_string(PickFreePort())});
   EXPECT_EQ(r.out, "[2.0]\n");
   // Other RELU_* variables (the server's settings) are ignored.
   r = Cli({"apply", "--", "3"}, "",
@@ -213,7 +193,7 @@ TEST_F(E2ETest, HealthExitCodes) {
 }
 
 TEST(E2ENoServerTest, UnreachableServerFails) {
-  const std::string t = "--target=127.0.0.1:" + std::to_string(ClosedPort());
+  const std::string t = "--target=127.0.0.1:" + std::to_string(PickFreePort());
   ProcessResult r = Cli({"health", t, "--timeout=5"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, StartsWith("error: UNAVAILABLE: "));
@@ -458,8 +438,8 @@ TEST_F(E2ETest, RoundRobinSkipsADeadAddress) {
   std::unique_ptr<ServerProcess> second = ServerProcess::Start();
   ASSERT_NE(second, nullptr);
   // One dead address among two live ones: every call still succeeds.
-  Client client("ipv4:127.0.0.1:" + std::to_string(ClosedPort()) + "," +
-                target() + "," + testing::GrpcTargetFromLog(second->log()));
+  Client client("ipv4:127.0.0.1:" + std::to_string(PickFreePort()) + "," +
+                target() + "," + second->target());
   for (int i = 0; i < 30; ++i) {
     absl::StatusOr<std::vector<float>> y =
         client.Apply(std::vector<float>{-1, 1});
@@ -529,7 +509,7 @@ TEST_F(TlsE2ETest, MutualTls) {
       {"--tls-cert=" + File("server.pem"), "--tls-key=" + File("server.key"),
        "--tls-client-ca=" + File("ca.pem")});
   ASSERT_NE(server, nullptr);
-  const std::string t = "--target=" + testing::GrpcTargetFromLog(server->log());
+  const std::string t = "--target=" + server->target();
   ProcessResult r = Cli({"apply", t, "--tls-ca=" + File("ca.pem"),
                          "--tls-cert=" + File("client.pem"),
                          "--tls-key=" + File("client.key"), "--", "-1", "1"});
@@ -558,7 +538,7 @@ TEST_F(TlsE2ETest, ServerTlsWithLibrary) {
   ASSERT_NE(server, nullptr);
   ClientOptions options;
   options.tls_ca_file = File("ca.pem");
-  Client client(testing::GrpcTargetFromLog(server->log()), options);
+  Client client(server->target(), options);
   absl::StatusOr<std::vector<float>> y =
       client.Apply(std::vector<float>{-3, 3});
   ASSERT_TRUE(y.ok()) << y.status();

@@ -3,8 +3,8 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "tests/client/subprocess.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/subprocess.h"
 
 namespace relu {
 namespace {
@@ -13,8 +13,8 @@ TEST(ConsumerTest, InstalledPackageWorksAgainstTheServer) {
   std::unique_ptr<testing::ServerProcess> server =
       testing::ServerProcess::Start();
   ASSERT_NE(server, nullptr);
-  testing::ProcessResult r = testing::RunProcess(
-      {RELU_CONSUMER_PATH, testing::GrpcTargetFromLog(server->log())});
+  testing::ProcessResult r =
+      testing::RunProcess({RELU_CONSUMER_PATH, server->target()});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(r.out, "0 0 0 2 \nSERVING\n");
 }

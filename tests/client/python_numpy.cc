@@ -3,35 +3,19 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
+
+#include "tests/testing/subprocess.h"
 
 namespace relu::testing {
 
 std::optional<std::string> RunPython(const std::string& script) {
-  char path[] = "/tmp/relu_client_test_XXXXXX.py";
-  const int fd = mkstemps(path, 3);
-  if (fd < 0) return std::nullopt;
-  close(fd);
-  {
-    std::ofstream out(path);
-    out << script;
-  }
-  const std::string command = std::string("/usr/bin/python3 ") + path;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    unlink(path);
+  const ProcessResult result = RunProcess({"/usr/bin/python3", "-"}, script);
+  if (result.exit_code != 0) {
+    std::fprintf(stderr, "python3 exited %d:\n%s", result.exit_code,
+                 result.err.c_str());
     return std::nullopt;
   }
-  std::string output;
-  char buffer[65536];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0)
-    output.append(buffer, n);
-  const int status = pclose(pipe);
-  unlink(path);
-  if (status != 0) return std::nullopt;
-  return output;
+  return result.out;
 }
 
 bool HaveNumpy() {

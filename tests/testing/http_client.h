@@ -6,7 +6,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace relu::metrics::testing {
+namespace relu::testing {
 
 struct HttpResponse {
   int status = 0;
@@ -22,10 +22,4 @@ absl::StatusOr<HttpResponse> HttpRequest(int port, const std::string& target,
 // Percent-encodes everything but unreserved characters (RFC 3986).
 std::string UrlEncode(const std::string& text);
 
-// A loopback TCP port that was free a moment ago (bound to port 0, closed).
-int PickFreePort();
-
-// The absolute path of `name` on $PATH, or "" if there is none.
-std::string FindExecutable(const std::string& name);
-
-}  // namespace relu::metrics::testing
+}  // namespace relu::testing

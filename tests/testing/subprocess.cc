@@ -1,4 +1,4 @@
-#include "tests/client/subprocess.h"
+#include "tests/testing/subprocess.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -71,18 +71,13 @@ ProcessResult RunProcess(const std::vector<std::string>& argv,
   return result;
 }
 
-std::string GrpcTargetFromLog(const std::string& log) {
-  std::istringstream lines(log);
-  std::string line;
-  const std::string marker = "gRPC listening on ";
-  while (std::getline(lines, line)) {
-    const size_t at = line.find(marker);
-    if (at == std::string::npos) continue;
-    std::string address = line.substr(at + marker.size());
-    address = address.substr(0, address.find(' '));
-    const size_t colon = address.rfind(':');
-    if (colon == std::string::npos) continue;
-    return "127.0.0.1:" + address.substr(colon + 1);
+std::string FindExecutable(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (dir.empty()) continue;
+    const std::string candidate = dir + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return "";
 }

@@ -1,4 +1,5 @@
-// Runs a program to completion with given stdin, capturing stdout and stderr.
+// Runs programs to completion for tests: given stdin, captured stdout and
+// stderr; and finds them on $PATH.
 #pragma once
 
 #include <string>
@@ -18,8 +19,7 @@ ProcessResult RunProcess(const std::vector<std::string>& argv,
                          const std::string& stdin_text = "",
                          const std::vector<std::string>& env = {});
 
-// "127.0.0.1:<port>" of the gRPC listener, read from a relu-server log (the
-// line "gRPC listening on <host>:<port>"); empty if there is none.
-std::string GrpcTargetFromLog(const std::string& log);
+// The absolute path of `name` on $PATH, or "" if there is none.
+std::string FindExecutable(const std::string& name);
 
 }  // namespace relu::testing
