@@ -9,21 +9,15 @@
 //      NOT_SERVING, and the retry policy resends the few calls it refuses
 //      with UNAVAILABLE while draining;
 //   3. the replica starts again on the same port and gets traffic again.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -32,11 +26,13 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "relu/v1/relu.grpc.pb.h"
+#include "tests/testing/http_client.h"
 #include "tests/testing/server_process.h"
 
 namespace relu {
 namespace {
 
+using ::relu::testing::HttpRequest;
 using ::relu::testing::ServerProcess;
 
 constexpr int kReplicas = 3;
@@ -68,41 +64,6 @@ constexpr char kServiceConfig[] = R"({
     }
   }]
 })";
-
-// Body of GET http://127.0.0.1:`port``path`, or nullopt.
-std::optional<std::string> HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return std::nullopt;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
-      0) {
-    close(fd);
-    return std::nullopt;
-  }
-  const std::string request = "GET " + path +
-                              " HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-                              "Connection: close\r\n\r\n";
-  if (write(fd, request.data(), request.size()) !=
-      static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return std::nullopt;
-  }
-  std::string response;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
-  close(fd);
-  if (response.rfind("HTTP/1.", 0) != 0 ||
-      response.find(" 200 ") == std::string::npos) {
-    return std::nullopt;
-  }
-  size_t body = response.find("\r\n\r\n");
-  if (body == std::string::npos) return std::nullopt;
-  return response.substr(body + 4);
-}
 
 // Sum of every relu_requests_total sample of a Prometheus text exposition.
 double RequestsTotal(const std::string& exposition) {
@@ -217,12 +178,15 @@ class ScaleOutTest : public ::testing::Test {
                        "show that it served";
       return;
     }
-    std::optional<std::string> metrics =
-        HttpGet(replica.metrics_port(), "/metrics");
-    ASSERT_TRUE(metrics.has_value())
+    const auto metrics = HttpRequest(replica.metrics_port(), "/metrics");
+    ASSERT_TRUE(metrics.ok())
+        << when << ": GET /metrics of " << replica.target()
+        << " failed: " << metrics.status();
+    ASSERT_EQ(metrics->status, 200)
         << when << ": GET /metrics of " << replica.target() << " failed";
-    EXPECT_GT(RequestsTotal(*metrics), 0) << when << ": relu_requests_total of "
-                                          << replica.target() << " is zero";
+    EXPECT_GT(RequestsTotal(metrics->body), 0)
+        << when << ": relu_requests_total of " << replica.target()
+        << " is zero";
   }
 };
 
