@@ -4,7 +4,7 @@
 #include <sstream>
 #include <utility>
 
-#include "tests/metrics/json_value.h"
+#include "nlohmann/json.hpp"
 
 namespace relu::metrics::testing {
 namespace {
@@ -17,6 +17,20 @@ void ReplaceAll(std::string* text, const std::string& from,
   }
 }
 
+// Appends every string value of a member named `key`, anywhere in `root`, in
+// document order.
+void CollectStrings(const nlohmann::ordered_json& root, const std::string& key,
+                    std::vector<std::string>* out) {
+  // (Iterating a primitive would visit the value itself, endlessly.)
+  if (!root.is_structured()) return;
+  for (const auto& [name, value] : root.items()) {
+    if (root.is_object() && name == key && value.is_string()) {
+      out->push_back(value.get<std::string>());
+    }
+    CollectStrings(value, key, out);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> DashboardQueries(
@@ -25,10 +39,13 @@ absl::StatusOr<std::vector<std::string>> DashboardQueries(
   if (!in) return absl::NotFoundError("cannot read " + path);
   std::ostringstream contents;
   contents << in.rdbuf();
-  auto json = ParseJson(contents.str());
-  if (!json.ok()) return json.status();
+  const auto json = nlohmann::ordered_json::parse(contents.str(), nullptr,
+                                                  /*allow_exceptions=*/false);
+  if (json.is_discarded()) {
+    return absl::InvalidArgumentError(path + " is not JSON");
+  }
   std::vector<std::string> queries;
-  CollectStrings(*json, "expr", &queries);
+  CollectStrings(json, "expr", &queries);
   if (queries.empty()) return absl::InvalidArgumentError("no expr in " + path);
   // Longest names first: $__rate_interval before $__interval.
   const std::pair<const char*, const char*> kVariables[] = {

@@ -3,23 +3,21 @@
 #include "server/metrics/http_server.h"
 
 #include <gtest/gtest.h>
-#include <stdio.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
-#include <fstream>
+#include <memory>
 #include <string>
 
 #include "server/metrics/server_metrics.h"
-#include "tests/metrics/http_client.h"
+#include "tests/testing/http_client.h"
+#include "tests/testing/subprocess.h"
 
 namespace relu::metrics {
 namespace {
 
-using testing::FindExecutable;
-using testing::HttpRequest;
+using ::relu::testing::FindExecutable;
+using ::relu::testing::HttpRequest;
+using ::relu::testing::HttpResponse;
 
 class MetricsHttpServerTest : public ::testing::Test {
  protected:
@@ -30,11 +28,10 @@ class MetricsHttpServerTest : public ::testing::Test {
     ASSERT_GT(server_->port(), 0);
   }
 
-  testing::HttpResponse Get(const std::string& path,
-                            const std::string& method = "GET") {
+  HttpResponse Get(const std::string& path, const std::string& method = "GET") {
     auto response = HttpRequest(server_->port(), path, method);
     EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? *response : testing::HttpResponse{};
+    return response.ok() ? *response : HttpResponse{};
   }
 
   ServerMetrics metrics_{{"0.1.0", "scalar"}};
@@ -138,23 +135,12 @@ TEST_F(MetricsHttpServerTest, PromtoolFindsNoProblems) {
   const auto response = Get("/metrics");
   ASSERT_EQ(response.status, 200);
 
-  char path[] = "/tmp/relu-exposition-XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  close(fd);
-  std::ofstream(path) << response.body;
-  const std::string command = promtool + " check metrics < " + path + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) {
-    output.append(buffer, n);
-  }
-  const int status = pclose(pipe);
-  unlink(path);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+  const relu::testing::ProcessResult promtool_run =
+      relu::testing::RunProcess({promtool, "check", "metrics"}, response.body);
+  const std::string output = promtool_run.out + promtool_run.err;
+  ASSERT_GE(promtool_run.exit_code, 0) << "could not run " << promtool;
+  ASSERT_LT(promtool_run.exit_code, 128) << "promtool was killed: " << output;
+  EXPECT_EQ(promtool_run.exit_code, 0) << output;
   EXPECT_EQ(output, "") << "promtool reported:\n" << output;
 }
 

@@ -11,10 +11,15 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/metrics/http_client.h"
+#include "tests/testing/free_port.h"
+#include "tests/testing/http_client.h"
 
 namespace relu::metrics::testing {
 namespace {
+
+using ::relu::testing::HttpRequest;
+using ::relu::testing::PickFreePort;
+using ::relu::testing::UrlEncode;
 
 constexpr auto kPollInterval = std::chrono::milliseconds(100);
 // Hang guards, not performance bounds: a healthy Prometheus is ready in about
@@ -27,6 +32,13 @@ std::string ReadAll(const std::string& path) {
   std::ostringstream contents;
   contents << in.rdbuf();
   return contents.str();
+}
+
+// The string member `key` of `object`, or "" when absent or not a string.
+std::string StringAt(const nlohmann::json& object, const char* key) {
+  const auto member = object.find(key);
+  if (member == object.end() || !member->is_string()) return "";
+  return member->get<std::string>();
 }
 
 bool Exited(pid_t pid) {
@@ -127,24 +139,28 @@ std::string PrometheusProcess::log() const {
   return ReadAll(dir_ + "/prometheus.log");
 }
 
-absl::StatusOr<JsonValue> PrometheusProcess::Query(
+absl::StatusOr<nlohmann::json> PrometheusProcess::Query(
     const std::string& promql) const {
   auto response =
       HttpRequest(port_, "/api/v1/query?query=" + UrlEncode(promql));
   if (!response.ok()) return response.status();
-  auto json = ParseJson(response->body);
-  if (!json.ok()) {
-    return absl::InternalError("HTTP " + std::to_string(response->status) +
-                               ", " + json.status().ToString());
+  const auto json = nlohmann::json::parse(response->body, nullptr,
+                                          /*allow_exceptions=*/false);
+  if (!json.is_object()) {
+    return absl::InternalError(
+        "HTTP " + std::to_string(response->status) +
+        ", not a JSON object: " + response->body.substr(0, 200));
   }
-  if (json->StringAt("status") != "success") {
+  if (StringAt(json, "status") != "success") {
     return absl::InvalidArgumentError("query " + promql + " refused (HTTP " +
                                       std::to_string(response->status) +
-                                      "): " + json->StringAt("errorType") +
-                                      ": " + json->StringAt("error"));
+                                      "): " + StringAt(json, "errorType") +
+                                      ": " + StringAt(json, "error"));
   }
-  const JsonValue* data = json->Find("data");
-  if (data == nullptr) return absl::InternalError("no data in " + promql);
+  const auto data = json.find("data");
+  if (data == json.end() || !data->is_object()) {
+    return absl::InternalError("no data in " + promql);
+  }
   return *data;
 }
 
@@ -152,22 +168,24 @@ absl::StatusOr<std::optional<double>> PrometheusProcess::QueryValue(
     const std::string& promql) const {
   auto data = Query(promql);
   if (!data.ok()) return data.status();
-  const JsonValue* result = data->Find("result");
-  if (data->StringAt("resultType") != "vector" || result == nullptr) {
+  const auto result = data->find("result");
+  if (StringAt(*data, "resultType") != "vector" || result == data->end() ||
+      !result->is_array()) {
     return absl::InternalError(promql + " is not an instant vector");
   }
-  if (result->items.empty()) return std::optional<double>();
-  if (result->items.size() > 1) {
+  if (result->empty()) return std::optional<double>();
+  if (result->size() > 1) {
     return absl::InternalError(promql + " returned " +
-                               std::to_string(result->items.size()) +
+                               std::to_string(result->size()) +
                                " series, expected one");
   }
-  const JsonValue* value = result->items[0].Find("value");
-  if (value == nullptr || value->items.size() != 2 ||
-      value->items[1].type != JsonValue::Type::kString) {
+  const nlohmann::json& sample = (*result)[0];
+  const auto value = sample.is_object() ? sample.find("value") : sample.end();
+  if (value == sample.end() || !value->is_array() || value->size() != 2 ||
+      !(*value)[1].is_string()) {
     return absl::InternalError(promql + ": malformed sample");
   }
-  return std::optional<double>(std::stod(value->items[1].string));
+  return std::optional<double>(std::stod((*value)[1].get<std::string>()));
 }
 
 bool PrometheusProcess::WaitForScrapeAfter(double unix_seconds) const {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "tests/metrics/json_value.h"
+#include "nlohmann/json.hpp"
 
 namespace relu::metrics::testing {
 
@@ -31,9 +31,10 @@ class PrometheusProcess {
   int port() const { return port_; }
   std::string log() const;
 
-  // GET /api/v1/query?query=`promql`. OK with the response's "data" when its
-  // status is "success"; INVALID_ARGUMENT with Prometheus' error otherwise.
-  absl::StatusOr<JsonValue> Query(const std::string& promql) const;
+  // GET /api/v1/query?query=`promql`. OK with the response's "data" object
+  // when its status is "success"; INVALID_ARGUMENT with Prometheus' error
+  // otherwise.
+  absl::StatusOr<nlohmann::json> Query(const std::string& promql) const;
 
   // A query whose answer is an instant vector of at most one sample: that
   // sample's value, or nullopt for an empty vector. An error for anything

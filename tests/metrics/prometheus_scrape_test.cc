@@ -12,13 +12,16 @@
 #include "server/metrics/http_server.h"
 #include "server/metrics/server_metrics.h"
 #include "tests/metrics/dashboard.h"
-#include "tests/metrics/http_client.h"
+#include "tests/metrics/prometheus_checks.h"
 #include "tests/metrics/prometheus_process.h"
+#include "tests/testing/subprocess.h"
 
 namespace relu::metrics {
 namespace {
 
-using testing::FindExecutable;
+using ::relu::testing::FindExecutable;
+using testing::ExpectOneValue;
+using testing::ExpectQueriesFindSeries;
 using testing::PrometheusProcess;
 using testing::UnixSeconds;
 
@@ -41,13 +44,8 @@ class PrometheusScrapeTest : public ::testing::Test {
     ASSERT_TRUE(prometheus_->WaitForScrapeAfter(0)) << prometheus_->log();
   }
 
-  // The value of `promql` (one series), or -1 with a test failure.
   double Value(const std::string& promql) {
-    auto value = prometheus_->QueryValue(promql);
-    EXPECT_TRUE(value.ok()) << value.status();
-    if (!value.ok()) return -1;
-    EXPECT_TRUE(value->has_value()) << promql << " found no series";
-    return value->value_or(-1);
+    return ExpectOneValue(*prometheus_, promql);
   }
 
   // Known traffic: 7 OK and 3 INVALID_ARGUMENT ApplyReLU calls, 2
@@ -143,14 +141,7 @@ TEST_F(PrometheusScrapeTest, DashboardQueriesAreAcceptedAndFindSeries) {
   SendTraffic();
   ASSERT_TRUE(prometheus_->WaitForScrapeAfter(UnixSeconds()))
       << prometheus_->log();
-  for (const std::string& query : *queries) {
-    auto data = prometheus_->Query(query);
-    ASSERT_TRUE(data.ok()) << data.status();
-    const testing::JsonValue* result = data->Find("result");
-    ASSERT_NE(result, nullptr) << query;
-    // A misspelt metric or label is accepted but finds nothing.
-    EXPECT_FALSE(result->items.empty()) << query << " found no series";
-  }
+  ExpectQueriesFindSeries(*prometheus_, *queries);
 }
 
 }  // namespace

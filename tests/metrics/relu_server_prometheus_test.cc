@@ -6,47 +6,32 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
-#include <regex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "relu/v1/relu.grpc.pb.h"
 #include "tests/metrics/dashboard.h"
-#include "tests/metrics/http_client.h"
+#include "tests/metrics/prometheus_checks.h"
 #include "tests/metrics/prometheus_process.h"
+#include "tests/testing/http_client.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/subprocess.h"
 
 namespace relu {
 namespace {
 
-using metrics::testing::FindExecutable;
-using metrics::testing::HttpRequest;
+using metrics::testing::ExpectOneValue;
+using metrics::testing::ExpectQueriesFindSeries;
 using metrics::testing::PrometheusProcess;
 using metrics::testing::UnixSeconds;
+using testing::FindExecutable;
+using testing::HttpRequest;
 using testing::ServerProcess;
 
 constexpr int kElements = 1000;
 
-// The port in the server's "<what> listening on <ip>:<port>" log line.
-// Polled, and only a complete line counts: the log is a file the server may
-// be halfway through writing, and the metrics line may follow the gRPC line
-// ServerProcess::Start() waits for. -1 if it never comes (hang guard: a
-// minute) or the process exits.
-int LoggedPort(ServerProcess& server, const std::string& what) {
-  const std::regex pattern(what + " listening on [^ \n]*:([0-9]+)\n");
-  const auto give_up =
-      std::chrono::steady_clock::now() + std::chrono::minutes(1);
-  while (std::chrono::steady_clock::now() < give_up && !server.Exited()) {
-    std::smatch match;
-    const std::string log = server.log();
-    if (std::regex_search(log, match, pattern)) return std::stoi(match[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return -1;
-}
 constexpr int kOkCalls = 7;
 constexpr int kInvalidCalls = 3;
 
@@ -72,9 +57,7 @@ class ReluServerPrometheusTest : public ::testing::Test {
     }
     server_ = ServerProcess::Start();
     ASSERT_NE(server_, nullptr);
-    grpc_port_ = LoggedPort(*server_, "gRPC");
-    ASSERT_GT(grpc_port_, 0) << server_->log();
-    metrics_port_ = LoggedPort(*server_, "metrics");
+    metrics_port_ = server_->metrics_port();
     ASSERT_GT(metrics_port_, 0)
         << "relu-server did not log \"metrics listening on <ip>:<port>\"; "
            "its log:\n"
@@ -98,9 +81,8 @@ class ReluServerPrometheusTest : public ::testing::Test {
   // Sends the known traffic, each call answered before the next; returns the
   // mean client round trip in microseconds.
   double SendCalls() {
-    auto stub = v1::ReluService::NewStub(
-        grpc::CreateChannel("127.0.0.1:" + std::to_string(grpc_port_),
-                            grpc::InsecureChannelCredentials()));
+    auto stub = v1::ReluService::NewStub(grpc::CreateChannel(
+        server_->target(), grpc::InsecureChannelCredentials()));
     const auto ok_request = Request(100);
     const auto invalid_request = Request(-1);  // negative max_value
     double micros = 0;
@@ -122,15 +104,10 @@ class ReluServerPrometheusTest : public ::testing::Test {
   }
 
   double Value(const std::string& promql) {
-    auto value = prometheus_->QueryValue(promql);
-    EXPECT_TRUE(value.ok()) << value.status();
-    if (!value.ok()) return -1;
-    EXPECT_TRUE(value->has_value()) << promql << " found no series";
-    return value->value_or(-1);
+    return ExpectOneValue(*prometheus_, promql);
   }
 
   std::unique_ptr<ServerProcess> server_;
-  int grpc_port_ = -1;
   int metrics_port_ = -1;
   std::unique_ptr<PrometheusProcess> prometheus_;
 };
@@ -204,13 +181,7 @@ TEST_F(ReluServerPrometheusTest, DashboardQueriesAreAcceptedAndFindSeries) {
   SendCalls();
   ASSERT_TRUE(prometheus_->WaitForScrapeAfter(UnixSeconds()))
       << prometheus_->log();
-  for (const std::string& query : *queries) {
-    auto data = prometheus_->Query(query);
-    ASSERT_TRUE(data.ok()) << data.status();
-    const metrics::testing::JsonValue* result = data->Find("result");
-    ASSERT_NE(result, nullptr) << query;
-    EXPECT_FALSE(result->items.empty()) << query << " found no series";
-  }
+  ExpectQueriesFindSeries(*prometheus_, *queries);
 }
 
 }  // namespace
