@@ -21,7 +21,7 @@
 #include "server/batching/batch_scheduler.h"
 #include "server/metrics/server_metrics.h"
 #include "server/service/call_tracker.h"
-#include "tests/metrics/http_client.h"
+#include "tests/testing/http_client.h"
 #include "tests/service/service_test_util.h"
 #include "tests/testing/golden.h"
 
@@ -615,7 +615,7 @@ TEST(InferenceServiceMetricsTest, ModelInferCountsInTheSharedMetrics) {
   EXPECT_EQ(call(bad).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(call(unknown).error_code(), grpc::StatusCode::NOT_FOUND);
 
-  auto scrape = metrics::testing::HttpRequest(metrics_port, "/metrics");
+  auto scrape = relu::testing::HttpRequest(metrics_port, "/metrics");
   ASSERT_TRUE(scrape.ok()) << scrape.status();
   const std::string& body = scrape->body;
   EXPECT_EQ(RequestsTotal(body, "ModelInfer", "OK"), 3);
