@@ -1,6 +1,5 @@
 // The real relu-server binary: start, call, SIGTERM under load, exit codes.
 #include <signal.h>
-#include <sys/wait.h>
 
 #include <atomic>
 #include <cstdio>
@@ -14,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "relu/v1/relu.grpc.pb.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/subprocess.h"
 
 namespace relu {
 namespace {
@@ -37,15 +37,16 @@ std::vector<float> Values(const v1::ApplyReLUResponse& response) {
   return values;
 }
 
-// Runs `command` through the shell; returns its exit code and output.
-int RunCommand(const std::string& command, std::string* output) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0)
-    output->append(buffer, n);
-  int status = pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+// Runs relu-server with `args` (and only `env` in its environment) to
+// completion; returns its exit code and everything it printed.
+int RunServer(const std::vector<std::string>& args, std::string* output,
+              const std::vector<std::string>& env = {}) {
+  std::vector<std::string> argv = {relu::testing::ServerBinaryPath()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  relu::testing::ProcessResult result =
+      relu::testing::RunProcess(argv, "", env);
+  *output = result.out + result.err;
+  return result.exit_code;
 }
 
 TEST(ServerE2eTest, AnswersTheTutorialExample) {
@@ -125,34 +126,22 @@ TEST(ServerE2eTest, SigtermUnderLoadAnswersEveryAcceptedCallAndExitsZero) {
 
 TEST(ServerE2eTest, BadFlagExitsTwoWithOneClearLine) {
   std::string output;
-  EXPECT_EQ(RunCommand(std::string(relu::testing::ServerBinaryPath()) +
-                           " --max-batch-requests=0",
-                       &output),
-            2);
+  EXPECT_EQ(RunServer({"--max-batch-requests=0"}, &output), 2);
   EXPECT_THAT(output, HasSubstr("--max-batch-requests"));
   output.clear();
-  EXPECT_EQ(RunCommand(std::string(relu::testing::ServerBinaryPath()) +
-                           " --log-format=xml",
-                       &output),
-            2);
+  EXPECT_EQ(RunServer({"--log-format=xml"}, &output), 2);
   EXPECT_THAT(output, HasSubstr("--log-format"));
 }
 
 TEST(ServerE2eTest, EnvironmentVariablesSetFlags) {
   std::string output;
-  EXPECT_EQ(RunCommand("RELU_MAX_BATCH_REQUESTS=0 " +
-                           std::string(relu::testing::ServerBinaryPath()),
-                       &output),
-            2);
+  EXPECT_EQ(RunServer({}, &output, {"RELU_MAX_BATCH_REQUESTS=0"}), 2);
   EXPECT_THAT(output, HasSubstr("max-batch-requests"));
 }
 
 TEST(ServerE2eTest, HelpListsEveryFlagWithItsEnvironmentVariable) {
   std::string output;
-  EXPECT_EQ(
-      RunCommand(std::string(relu::testing::ServerBinaryPath()) + " --help",
-                 &output),
-      0);
+  EXPECT_EQ(RunServer({"--help"}, &output), 0);
   for (const char* env :
        {"RELU_GRPC_ADDRESS", "RELU_METRICS_ADDRESS", "RELU_MAX_MESSAGE_BYTES",
         "RELU_KEEPALIVE_TIME_S", "RELU_KEEPALIVE_TIMEOUT_S",
@@ -169,10 +158,9 @@ TEST(ServerE2eTest, AddressInUseExitsOne) {
   auto first = ServerProcess::Start();
   ASSERT_NE(first, nullptr);
   std::string output;
-  EXPECT_EQ(RunCommand(std::string(relu::testing::ServerBinaryPath()) +
-                           " --metrics-address=127.0.0.1:0 --grpc-address=" +
-                           first->target(),
-                       &output),
+  EXPECT_EQ(RunServer({"--metrics-address=127.0.0.1:0",
+                       "--grpc-address=" + first->target()},
+                      &output),
             1);
   EXPECT_THAT(output, HasSubstr("cannot listen on --grpc-address="));
 }
