@@ -151,5 +151,56 @@ TEST(LoadBalancingTest, PickFirstUsesOneAddress) {
   EXPECT_TRUE(a == 0 || b == 0) << a << " " << b;
 }
 
+// Two servers with a health service, the second NOT_SERVING
+// relu.v1.ReluService (as a draining relu-server is): returns how many of
+// `calls` calls each got.
+std::pair<int, int> CallsWithOneServerNotServing(const ClientOptions& options,
+                                                 int calls) {
+  FlakyService serving(0), draining(0);
+  int port_serving = 0, port_draining = 0;
+  grpc::EnableDefaultHealthCheckService(true);
+  std::vector<std::unique_ptr<grpc::Server>> servers;
+  for (auto [service, port] : {std::pair{&serving, &port_serving},
+                               std::pair{&draining, &port_draining}}) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             port);
+    builder.RegisterService(service);
+    servers.push_back(builder.BuildAndStart());
+    EXPECT_NE(servers.back(), nullptr);
+    servers.back()->GetHealthCheckService()->SetServingStatus(
+        "relu.v1.ReluService", service == &serving);
+  }
+  grpc::EnableDefaultHealthCheckService(false);
+  {
+    Client client("ipv4:127.0.0.1:" + std::to_string(port_serving) +
+                      ",127.0.0.1:" + std::to_string(port_draining),
+                  options);
+    for (int i = 0; i < calls; ++i) {
+      EXPECT_TRUE(client.Apply(std::vector<float>{1}).ok());
+    }
+  }
+  for (auto& server : servers) server->Shutdown();
+  return {serving.attempts(), draining.attempts()};
+}
+
+// By default the client checks relu.v1.ReluService's health on every address
+// and sends nothing to one that is not SERVING.
+TEST(HealthCheckingTest, NotServingAddressGetsNoCalls) {
+  const auto [serving, draining] =
+      CallsWithOneServerNotServing(ClientOptions{}, 200);
+  EXPECT_EQ(serving, 200);
+  EXPECT_EQ(draining, 0);
+}
+
+// Control: with health checking off, round_robin uses both.
+TEST(HealthCheckingTest, WithoutHealthCheckingBothGetCalls) {
+  ClientOptions options;
+  options.health_check_service = "";
+  const auto [serving, draining] = CallsWithOneServerNotServing(options, 200);
+  EXPECT_GT(serving, 0);
+  EXPECT_GT(draining, 0);
+}
+
 }  // namespace
 }  // namespace relu
