@@ -19,98 +19,11 @@ namespace {
 using inference::InferParameter;
 using inference::ModelInferRequest;
 using inference::ModelInferResponse;
-using Holder = grpc::MessageHolder<ModelInferRequest, ModelInferResponse>;
 using ParameterMap = google::protobuf::Map<std::string, InferParameter>;
 
 // The request parameters the model takes, in the order they are read.
 constexpr const char* kParamNames[] = {"max_value", "negative_slope",
                                        "threshold"};
-
-// A call's messages; gRPC releases them once the call is over.
-class OwnedMessages final : public Holder {
- public:
-  explicit OwnedMessages(std::function<void()> on_release)
-      : on_release_(std::move(on_release)) {
-    set_request(&request_);
-    set_response(&response_);
-  }
-  void Release() override {
-    on_release_();
-    delete this;
-  }
-
- private:
-  const std::function<void()> on_release_;
-  ModelInferRequest request_;
-  ModelInferResponse response_;
-};
-
-// Answers one ModelInfer call and records it in the shared metrics first, so
-// a client that sees the response also sees it counted.
-class InferFinisher {
- public:
-  InferFinisher(grpc::ServerUnaryReactor* reactor,
-                metrics::ServerMetrics* metrics)
-      : reactor_(reactor),
-        metrics_(metrics),
-        start_(std::chrono::steady_clock::now()) {
-    metrics_->OnRequestStarted();
-  }
-
-  // The request's tensor, known once the request is valid.
-  void SetTensor(kernel::DType dtype, size_t elements, size_t bytes) {
-    dtype_ = dtype;
-    elements_ = elements;
-    bytes_ = bytes;
-  }
-
-  grpc::ServerUnaryReactor* Finish(const absl::Status& status) {
-    if (!status.ok()) SPDLOG_DEBUG("ModelInfer failed: {}", status.ToString());
-    if (status.ok() && elements_ > 0) metrics_->OnElements(dtype_, elements_);
-    const std::chrono::duration<double> seconds =
-        std::chrono::steady_clock::now() - start_;
-    metrics_->OnRequestFinished(
-        metrics::Method::kModelInfer, static_cast<int>(status.code()),
-        seconds.count(), bytes_, status.ok() ? bytes_ : 0);
-    reactor_->Finish(ToGrpcStatus(status));
-    return reactor_;
-  }
-
- private:
-  grpc::ServerUnaryReactor* const reactor_;
-  metrics::ServerMetrics* const metrics_;
-  const std::chrono::steady_clock::time_point start_;
-  kernel::DType dtype_ = kernel::DType::kFloat32;
-  size_t elements_ = 0;
-  size_t bytes_ = 0;
-};
-
-// One call waiting for, or in, a batch. The scheduler deletes the task right
-// after Done(), which hands the call back to gRPC.
-class InferTask final : public batching::BatchTask {
- public:
-  InferTask(grpc::CallbackServerContext* context, InferFinisher finisher)
-      : context_(context), finisher_(finisher) {}
-
-  bool IsCancelled() const override { return context_->IsCancelled(); }
-  void Done(absl::Status status) override { finisher_.Finish(status); }
-
- private:
-  grpc::CallbackServerContext* const context_;
-  InferFinisher finisher_;
-};
-
-// The call's deadline in `clock`'s time, INT64_MAX when it has none.
-int64_t DeadlineMicros(const grpc::CallbackServerContext& context,
-                       batching::Clock& clock) {
-  const auto deadline = context.deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) {
-    return INT64_MAX;
-  }
-  const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
-      deadline - std::chrono::system_clock::now());
-  return clock.NowMicros() + left.count();
-}
 
 std::string Quoted(const std::string& s) { return absl::StrCat("\"", s, "\""); }
 
@@ -360,11 +273,6 @@ absl::StatusOr<ValidatedInfer> ValidateInferRequest(
   return out;
 }
 
-Holder* InferenceServiceImpl::Allocator::AllocateMessages() {
-  calls_->CallStarted();
-  return new OwnedMessages([calls = calls_] { calls->CallEnded(); });
-}
-
 InferenceServiceImpl::InferenceServiceImpl(batching::BatchScheduler* scheduler,
                                            metrics::ServerMetrics* metrics,
                                            CallTracker* calls,
@@ -446,14 +354,13 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(
     grpc::CallbackServerContext* context, const ModelInferRequest*,
     ModelInferResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  InferFinisher finisher(reactor, metrics_);
+  CallFinisher finisher(reactor, metrics_, metrics::Method::kModelInfer);
   if (calls_->draining()) {
     metrics_->OnRejected(batching::RejectReason::kDraining);
     return finisher.Finish(absl::UnavailableError("server is draining"));
   }
   // The allocator above made the messages, so the request is ours to change.
-  ModelInferRequest* request =
-      static_cast<Holder*>(context->GetRpcAllocatorState())->request();
+  ModelInferRequest* request = decltype(allocator_)::MutableRequest(context);
   absl::StatusOr<ValidatedInfer> valid = ValidateInferRequest(*request);
   if (!valid.ok()) {
     metrics_->OnInvalid();
@@ -490,7 +397,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(
   if (valid->elements == 0) return finisher.Finish(absl::OkStatus());
 
   std::unique_ptr<batching::BatchTask> task =
-      std::make_unique<InferTask>(context, finisher);
+      std::make_unique<CallTask>(context, finisher);
   task->segment = {valid->dtype, valid->params, data, data, valid->elements};
   task->bytes = valid->bytes;
   task->deadline_micros = DeadlineMicros(*context, *batching::Clock::Real());

@@ -27,11 +27,11 @@
 
 #include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/support/message_allocator.h"
 #include "inference/grpc_service.grpc.pb.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/kernel/relu_kernel.h"
 #include "server/metrics/server_metrics.h"
+#include "server/service/call.h"
 #include "server/service/call_tracker.h"
 
 namespace relu::service {
@@ -109,26 +109,12 @@ class InferenceServiceImpl final
       inference::ModelInferResponse* response) override;
 
  private:
-  // Gives ModelInfer a mutable request (its data is moved, not copied, into
-  // the response) and counts the call in calls_ until gRPC releases it.
-  class Allocator final
-      : public grpc::MessageAllocator<inference::ModelInferRequest,
-                                      inference::ModelInferResponse> {
-   public:
-    explicit Allocator(CallTracker* calls) : calls_(calls) {}
-    grpc::MessageHolder<inference::ModelInferRequest,
-                        inference::ModelInferResponse>*
-    AllocateMessages() override;
-
-   private:
-    CallTracker* const calls_;
-  };
-
   batching::BatchScheduler* const scheduler_;
   metrics::ServerMetrics* const metrics_;
   CallTracker* const calls_;
   const std::string version_;
-  Allocator allocator_{calls_};
+  TrackedAllocator<inference::ModelInferRequest, inference::ModelInferResponse>
+      allocator_{calls_};
 };
 
 }  // namespace relu::service

@@ -7,16 +7,13 @@
 
 #include "absl/status/status.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/support/message_allocator.h"
 #include "relu/v1/relu.grpc.pb.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/metrics/server_metrics.h"
+#include "server/service/call.h"
 #include "server/service/call_tracker.h"
 
 namespace relu::service {
-
-// absl and gRPC status codes share their numbering.
-grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class ReluServiceImpl final : public v1::ReluService::CallbackService {
  public:
@@ -32,22 +29,11 @@ class ReluServiceImpl final : public v1::ReluService::CallbackService {
                                       v1::ApplyReLUResponse* response) override;
 
  private:
-  // Gives the handler a mutable request, so its tensor bytes can be moved
-  // into the response instead of copied.
-  class Allocator final : public grpc::MessageAllocator<v1::ApplyReLURequest,
-                                                        v1::ApplyReLUResponse> {
-   public:
-    explicit Allocator(ReluServiceImpl* service) : service_(service) {}
-    grpc::MessageHolder<v1::ApplyReLURequest, v1::ApplyReLUResponse>*
-    AllocateMessages() override;
-
-   private:
-    ReluServiceImpl* const service_;
-  };
   batching::BatchScheduler* const scheduler_;
   metrics::ServerMetrics* const metrics_;
   CallTracker* const calls_;
-  Allocator allocator_{this};
+  TrackedAllocator<v1::ApplyReLURequest, v1::ApplyReLUResponse> allocator_{
+      calls_};
 };
 
 }  // namespace relu::service

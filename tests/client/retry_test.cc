@@ -109,29 +109,45 @@ TEST_F(RetryTest, SmallRetryBufferDoesNotRetryLargeCalls) {
   EXPECT_EQ(service_->attempts(), 1);
 }
 
+// Two in-process servers on loopback, one service each; shut down when
+// destroyed.
+class TwoServers {
+ public:
+  TwoServers(FlakyService* a, FlakyService* b) {
+    for (FlakyService* service : {a, b}) {
+      grpc::ServerBuilder builder;
+      builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                               &ports_[servers_.size()]);
+      builder.RegisterService(service);
+      servers_.push_back(builder.BuildAndStart());
+      EXPECT_NE(servers_.back(), nullptr);
+    }
+  }
+  ~TwoServers() {
+    for (auto& server : servers_) server->Shutdown();
+  }
+  grpc::Server& server(int i) { return *servers_[i]; }
+  // "ipv4:127.0.0.1:A,127.0.0.1:B".
+  std::string target() const {
+    return "ipv4:127.0.0.1:" + std::to_string(ports_[0]) +
+           ",127.0.0.1:" + std::to_string(ports_[1]);
+  }
+
+ private:
+  std::vector<std::unique_ptr<grpc::Server>> servers_;
+  int ports_[2] = {0, 0};
+};
+
 // Calls to a target with two addresses: returns how many each server got.
 std::pair<int, int> SpreadOfCalls(const ClientOptions& options, int calls) {
   FlakyService a(0), b(0);
-  int port_a = 0, port_b = 0;
-  std::vector<std::unique_ptr<grpc::Server>> servers;
-  for (auto [service, port] :
-       {std::pair{&a, &port_a}, std::pair{&b, &port_b}}) {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             port);
-    builder.RegisterService(service);
-    servers.push_back(builder.BuildAndStart());
-    EXPECT_NE(servers.back(), nullptr);
-  }
+  TwoServers servers(&a, &b);
   {
-    Client client("ipv4:127.0.0.1:" + std::to_string(port_a) +
-                      ",127.0.0.1:" + std::to_string(port_b),
-                  options);
+    Client client(servers.target(), options);
     for (int i = 0; i < calls && (a.attempts() < 5 || b.attempts() < 5); ++i) {
       EXPECT_TRUE(client.Apply(std::vector<float>{1}).ok());
     }
   }
-  for (auto& server : servers) server->Shutdown();
   return {a.attempts(), b.attempts()};
 }
 
@@ -157,30 +173,19 @@ TEST(LoadBalancingTest, PickFirstUsesOneAddress) {
 std::pair<int, int> CallsWithOneServerNotServing(const ClientOptions& options,
                                                  int calls) {
   FlakyService serving(0), draining(0);
-  int port_serving = 0, port_draining = 0;
   grpc::EnableDefaultHealthCheckService(true);
-  std::vector<std::unique_ptr<grpc::Server>> servers;
-  for (auto [service, port] : {std::pair{&serving, &port_serving},
-                               std::pair{&draining, &port_draining}}) {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             port);
-    builder.RegisterService(service);
-    servers.push_back(builder.BuildAndStart());
-    EXPECT_NE(servers.back(), nullptr);
-    servers.back()->GetHealthCheckService()->SetServingStatus(
-        "relu.v1.ReluService", service == &serving);
-  }
+  TwoServers servers(&serving, &draining);
   grpc::EnableDefaultHealthCheckService(false);
+  servers.server(0).GetHealthCheckService()->SetServingStatus(
+      "relu.v1.ReluService", true);
+  servers.server(1).GetHealthCheckService()->SetServingStatus(
+      "relu.v1.ReluService", false);
   {
-    Client client("ipv4:127.0.0.1:" + std::to_string(port_serving) +
-                      ",127.0.0.1:" + std::to_string(port_draining),
-                  options);
+    Client client(servers.target(), options);
     for (int i = 0; i < calls; ++i) {
       EXPECT_TRUE(client.Apply(std::vector<float>{1}).ok());
     }
   }
-  for (auto& server : servers) server->Shutdown();
   return {serving.attempts(), draining.attempts()};
 }
 
