@@ -1,0 +1,125 @@
+// relu_echo_server: the floor for the service benchmark. It serves
+// relu.v1.ReluService/ApplyReLU with the same gRPC, the same callback API and
+// the same messages as relu-server, and answers every call with the request's
+// tensor moved into the response: no validation, no compute, no batching. Its
+// tensor bytes are copied exactly as often as relu-server's (protobuf parses
+// the request, protobuf serializes the response), so the ratio of a server's
+// figures to this one's is what that server adds on top of gRPC.
+//
+// It also answers grpc.health.v1 for "relu.v1.ReluService" (SERVING), since
+// relu-cli checks health on the channel before it sends calls.
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/support/message_allocator.h"
+#include "relu/v1/relu.grpc.pb.h"
+
+namespace relu::bench {
+namespace {
+
+using Holder = grpc::MessageHolder<v1::ApplyReLURequest, v1::ApplyReLUResponse>;
+
+// A call's request and response; gRPC releases them when the call is over.
+class EchoMessages final : public Holder {
+ public:
+  EchoMessages() {
+    set_request(&request_);
+    set_response(&response_);
+  }
+  void Release() override { delete this; }
+
+ private:
+  v1::ApplyReLURequest request_;
+  v1::ApplyReLUResponse response_;
+};
+
+// Hands the handler a mutable request so the tensor can be moved, as
+// relu-server's allocator does.
+class EchoAllocator final
+    : public grpc::MessageAllocator<v1::ApplyReLURequest,
+                                    v1::ApplyReLUResponse> {
+ public:
+  Holder* AllocateMessages() override { return new EchoMessages(); }
+};
+
+// Answers on the gRPC thread that ran the handler; thread-safe (no state).
+class EchoService final : public v1::ReluService::CallbackService {
+ public:
+  EchoService() { SetMessageAllocatorFor_ApplyReLU(&allocator_); }
+
+  grpc::ServerUnaryReactor* ApplyReLU(
+      grpc::CallbackServerContext* context, const v1::ApplyReLURequest*,
+      v1::ApplyReLUResponse* response) override {
+    v1::ApplyReLURequest* request =
+        static_cast<Holder*>(context->GetRpcAllocatorState())->request();
+    v1::Tensor* in = request->mutable_tensor();
+    v1::Tensor* out = response->mutable_tensor();
+    out->set_dtype(in->dtype());
+    out->mutable_shape()->Swap(in->mutable_shape());
+    out->mutable_data()->swap(*in->mutable_data());
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  EchoAllocator allocator_;
+};
+
+}  // namespace
+}  // namespace relu::bench
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "relu_echo_server: ApplyReLU answering with the request tensor "
+      "(the benchmark's floor)"};
+  std::string address = "127.0.0.1:0";
+  int max_message_bytes = 256 << 20;
+  app.add_option("--grpc-address", address, "host:port; port 0 picks one")
+      ->capture_default_str();
+  app.add_option("--max-message-bytes", max_message_bytes,
+                 "Largest message received and sent, bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(1024, 2147483647));
+  CLI11_PARSE(app, argc, argv);
+
+  // Blocked before gRPC starts its threads, so only sigwait below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  relu::bench::EchoService service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(max_message_bytes);
+  builder.SetMaxSendMessageSize(max_message_bytes);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr, "relu_echo_server: cannot listen on %s\n",
+                 address.c_str());
+    return 1;
+  }
+  server->GetHealthCheckService()->SetServingStatus("relu.v1.ReluService",
+                                                    true);
+  const std::string host = address.substr(0, address.rfind(':'));
+  std::printf("gRPC listening on %s:%d\n", host.c_str(), port);
+  std::fflush(stdout);
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  server->Shutdown();
+  return 0;
+}
