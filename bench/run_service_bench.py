@@ -128,6 +128,23 @@ def run_cell(cli, server, cell, duration_s, warmup_s):
     }
 
 
+def median_run(runs):
+    """Each metric's median over `runs` (the lower middle for an even count);
+    requests and errors summed."""
+    out = {}
+    for key, _, _ in METRICS:
+        values = sorted(r[key] for r in runs if r[key] is not None)
+        out[key] = values[(len(values) - 1) // 2] if values else None
+    out["requests"] = sum(r["requests"] for r in runs)
+    errors = {}
+    for r in runs:
+        for code, count in r["errors"].items():
+            errors[code] = errors.get(code, 0) + count
+    out["errors"] = errors
+    out["runs"] = len(runs)
+    return out
+
+
 METRICS = [("calls_per_s", "calls/s", "%.0f"), ("mb_per_s", "MB/s", "%.1f"),
            ("p50_us", "p50 us", "%.0f"), ("p99_us", "p99 us", "%.0f"),
            ("cpu_us_per_call", "CPU us/call", "%.1f")]
@@ -206,6 +223,8 @@ def print_table(results, cells, servers):
             for key, _, fmt in METRICS:
                 v = r[key]
                 q = ratio(v, floor.get(key))
+                if key == "calls_per_s" and v is not None and v < 100:
+                    fmt = "%.1f"
                 line += " %11s %7s" % ("-" if v is None else fmt % v,
                                        "-" if q is None else "%.2f" % q)
             if r["errors"]:
@@ -225,6 +244,10 @@ def main():
                         help="seconds per timed run (default 3)")
     parser.add_argument("--warmup", type=float, default=0.5,
                         help="seconds of untimed load before each run")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="timed runs per server and cell, taken in turn "
+                             "across the servers; the table shows each "
+                             "figure's median (default 1)")
     parser.add_argument("--cells", default=DEFAULT_CELLS,
                         help="comma-separated ELEMENTSxCONCURRENCY (default "
                              "%s)" % DEFAULT_CELLS)
@@ -267,13 +290,17 @@ def main():
             for s in servers:
                 s.start()
             for cell in cells:
-                results[cell_name(cell)] = {}
-                for s in servers:
-                    if not args.json:
-                        print("# %s: %s ..." % (cell_name(cell), s.name),
+                runs = {s.name: [] for s in servers}
+                for rep in range(args.repeat):
+                    for s in servers:
+                        print("# %s: %s (run %d of %d)" %
+                              (cell_name(cell), s.name, rep + 1, args.repeat),
                               file=sys.stderr, flush=True)
-                    results[cell_name(cell)][s.name] = run_cell(
-                        cli, s, cell, args.duration, args.warmup)
+                        runs[s.name].append(run_cell(
+                            cli, s, cell, args.duration,
+                            args.warmup if rep == 0 else 0))
+                results[cell_name(cell)] = {
+                    name: median_run(r) for name, r in runs.items()}
         finally:
             for s in servers:
                 s.stop()
@@ -287,6 +314,7 @@ def main():
                            "loadavg_before": before["loadavg"],
                            "loadavg_after": after["loadavg"]},
                "command": command, "duration_s": args.duration,
+               "repeat": args.repeat,
                "wall_s": round(time.monotonic() - started, 1),
                "cells": [{"elements": e, "concurrency": c,
                           "name": cell_name((e, c)),
@@ -304,8 +332,9 @@ def main():
     print("machine: %s, %d cores, Linux %s; load average %s before, %s after"
           % (before["cpu"], before["cores"], before["kernel"],
              before["loadavg"], after["loadavg"]))
-    print("command: %s  (%.0f s per run, %.0f s total)\n" %
-          (command, args.duration, time.monotonic() - started))
+    print("command: %s  (%g s per run, %d run(s) per cell and server, "
+          "medians; %.0f s total)\n" % (command, args.duration, args.repeat,
+                                        time.monotonic() - started))
     print_table(results, cells, names)
     print("targets (relu-server defaults):")
     for t in targets:
