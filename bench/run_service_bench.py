@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -103,18 +104,32 @@ class Server:
                 self.proc.wait()
 
 
-def run_cell(cli, server, cell, duration_s, warmup_s):
+def run_cell(cli, server, cell, duration_s, warmup_s, attempts=3):
+    """One timed relu-cli run. A run whose relu-cli dies (it has been seen to
+    crash now and then) is retried, up to `attempts` runs in all; the number
+    of such crashes is reported as client_crashes."""
     elements, concurrency = cell
     base = [cli, "bench", "--target", server.target, "--concurrency",
             str(concurrency), "--elements", str(elements), "--json"]
-    if warmup_s > 0:
-        subprocess.run(base + ["--duration", str(warmup_s)], check=True,
-                       stdout=subprocess.DEVNULL)
-    cpu_before = cpu_seconds(server.proc.pid)
-    out = subprocess.run(base + ["--duration", str(duration_s)], check=True,
-                         stdout=subprocess.PIPE, text=True).stdout
-    cpu_after = cpu_seconds(server.proc.pid)
-    result = json.loads(out)
+    crashes = 0
+    for _ in range(attempts):
+        if warmup_s > 0:
+            warm = subprocess.run(base + ["--duration", str(warmup_s)],
+                                  stdout=subprocess.DEVNULL)
+            crashes += warm.returncode != 0
+        cpu_before = cpu_seconds(server.proc.pid)
+        run = subprocess.run(base + ["--duration", str(duration_s)],
+                             stdout=subprocess.PIPE, text=True)
+        cpu_after = cpu_seconds(server.proc.pid)
+        if run.returncode == 0:
+            break
+        crashes += 1
+        print("# relu-cli exited with %d; running again" % run.returncode,
+              file=sys.stderr, flush=True)
+    else:
+        raise RuntimeError("relu-cli failed %d times against %s" %
+                           (attempts, server.name))
+    result = json.loads(run.stdout)
     requests = result["requests"]
     return {
         "calls_per_s": result["calls_per_s"],
@@ -125,6 +140,7 @@ def run_cell(cli, server, cell, duration_s, warmup_s):
                             if requests else None),
         "requests": requests,
         "errors": result["errors"],
+        "client_crashes": crashes,
     }
 
 
@@ -142,6 +158,7 @@ def median_run(runs):
             errors[code] = errors.get(code, 0) + count
     out["errors"] = errors
     out["runs"] = len(runs)
+    out["client_crashes"] = sum(r["client_crashes"] for r in runs)
     return out
 
 
@@ -229,6 +246,9 @@ def print_table(results, cells, servers):
                                        "-" if q is None else "%.2f" % q)
             if r["errors"]:
                 line += "  errors: %s" % json.dumps(r["errors"])
+            if r["client_crashes"]:
+                line += "  (relu-cli crashed %d time(s); rerun)" % (
+                    r["client_crashes"])
             print(line)
         print()
 
@@ -255,6 +275,8 @@ def main():
                         help="which servers (echo is always run: the floor)")
     args = parser.parse_args()
 
+    # SIGTERM unwinds like Ctrl-C, so the servers are stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     b = os.path.abspath(args.build_dir)
     here = os.path.dirname(os.path.abspath(__file__))
     cli = os.path.join(b, "client", "relu-cli")
