@@ -10,7 +10,8 @@
 # behaviour aborts instead of printing and carrying on, so a UBSan report
 # fails the test that triggered it. Debian's gRPC, protobuf, abseil and
 # oneTBB stay uninstrumented: ASan still sees our reads and writes into their
-# buffers; see tests/reliability/lsan.supp for the leak reports they cause.
+# buffers, and LeakSanitizer needs no suppressions for them (their
+# process-wide singletons stay reachable).
 #
 # ThreadSanitizer is not offered here on purpose: over Debian's
 # uninstrumented gRPC and oneTBB it reports false races. The batcher's TSan
