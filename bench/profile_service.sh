@@ -5,8 +5,9 @@
 #   bench/profile_service.sh <build-dir> [elements] [concurrency] [requests]
 #
 # Defaults: 16384 float32 elements (64 KiB) with 64 calls in flight, 3000
-# calls. Each server runs under callgrind with collection off; relu-cli warms
-# it up, collection is switched on for the measured calls only, then dumped.
+# calls. Each server runs under callgrind uninstrumented; relu-cli warms
+# it up uninstrumented, instrumentation is switched on for the measured calls
+# only, then dumped.
 # Prints instructions per call, the top functions by self cost per call, and
 # leaves the callgrind files in $OUT (default a new /tmp directory) for
 # callgrind_annotate. Instruction counts are stable on a loaded machine;
@@ -29,7 +30,7 @@ SERVERS=${SERVERS:-echo relu relu-nobatch}
 for name in $SERVERS; do
   log=$OUT/$name.log
   # shellcheck disable=SC2086
-  valgrind --tool=callgrind --collect-atstart=no \
+  valgrind --tool=callgrind --instr-atstart=no \
     --callgrind-out-file="$OUT/$name.callgrind" ${ARGV[$name]} >"$log" 2>&1 &
   pid=$!
   target=""
@@ -51,10 +52,8 @@ for name in $SERVERS; do
 done
 
 for name in $SERVERS; do
-  dump=$(ls "$OUT/$name.callgrind"* | grep -v '\.log$' | sort | tail -n +1)
-  # The dump made by callgrind_control -d holds the measured calls only.
-  measured=$(ls -t $OUT/$name.callgrind* | head -1)
-  for f in $dump; do [ "$(grep -c '^summary' "$f")" -gt 0 ] || true; done
+  # The dump made by callgrind_control -d (.1) holds the measured calls only.
+  measured=$OUT/$name.callgrind.1
   total=$(grep '^summary:' "$measured" | awk '{print $2}')
   echo "== $name: $(awk -v t="$total" -v n="$REQUESTS" 'BEGIN{printf "%.0f", t/n}') instructions per call ($total over $REQUESTS calls, $measured)"
   callgrind_annotate --threshold=90 "$measured" 2>/dev/null |

@@ -186,7 +186,7 @@ def check_targets(results, cells):
             return
         r = value / floor
         ok = r >= want if op == ">=" else r <= want
-        targets.append({"target": text, "ratio": round(r, 3),
+        targets.append({"target": text, "ratio": round(r, 4),
                         "result": "PASS" if ok else "MISS"})
 
     add("16 el x256: calls/s >= 0.9 x echo",
@@ -362,7 +362,7 @@ def main():
     for t in targets:
         print("  %-4s %-40s ratio %s" % (t["result"], t["target"],
                                          "-" if t["ratio"] is None
-                                         else "%.2f" % t["ratio"]))
+                                         else "%.3f" % t["ratio"]))
 
 
 if __name__ == "__main__":
