@@ -2,8 +2,10 @@
 // stubs stay in this file.
 #include "relu/client.h"
 
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <type_traits>
 #include <utility>
@@ -166,6 +168,20 @@ struct Client::Impl {
   void SetDeadline(grpc::ClientContext* ctx) const {
     ctx->set_deadline(std::chrono::system_clock::now() + deadline);
   }
+
+  // Asynchronous calls whose callback has not returned yet.
+  std::mutex mu;
+  std::condition_variable idle;
+  int async_calls = 0;  // guarded by mu
+
+  void AsyncCallStarted() {
+    std::lock_guard<std::mutex> lock(mu);
+    ++async_calls;
+  }
+  void AsyncCallEnded() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (--async_calls == 0) idle.notify_all();
+  }
 };
 
 Client::Client(std::string target, ClientOptions options)
@@ -205,7 +221,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(std::string target,
   return client;
 }
 
-Client::~Client() = default;
+Client::~Client() {
+  if (impl_ == nullptr) return;  // moved from
+  // gRPC runs callbacks on its own threads: wait until each has returned and
+  // its call's state is gone, so nothing outlives the client (or, at exit,
+  // the process's static objects).
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->idle.wait(lock, [this] { return impl_->async_calls == 0; });
+}
 
 absl::Status Client::init_status() const { return impl_->init_status; }
 
@@ -248,7 +271,6 @@ namespace {
 // Everything one asynchronous call needs until its completion runs; owns
 // itself and deletes itself there. Holds the Impl so the channel outlives it.
 struct AsyncCall {
-  std::shared_ptr<void> keep_channel;
   grpc::ClientContext ctx;
   v1::ApplyReLURequest request;
   v1::ApplyReLUResponse response;
@@ -263,18 +285,23 @@ void Client::ApplyAsync(Tensor tensor, const ReluParams& params,
     done(impl_->init_status);
     return;
   }
-  auto* call = new AsyncCall{impl_, {}, {}, {}, std::move(done)};
+  auto* call = new AsyncCall{{}, {}, {}, std::move(done)};
   ToProto(std::move(tensor), call->request.mutable_tensor());
   ToProto(params, call->request.mutable_params());
   impl_->SetDeadline(&call->ctx);
+  impl_->AsyncCallStarted();
   impl_->relu_stub->async()->ApplyReLU(
-      &call->ctx, &call->request, &call->response, [call](grpc::Status status) {
-        std::unique_ptr<AsyncCall> owned(call);
-        if (status.ok()) {
-          owned->done(FromProto(owned->response.mutable_tensor()));
-        } else {
-          owned->done(FromGrpcStatus(status));
+      &call->ctx, &call->request, &call->response,
+      [call, impl = impl_.get()](grpc::Status status) {
+        {
+          std::unique_ptr<AsyncCall> owned(call);
+          if (status.ok()) {
+            owned->done(FromProto(owned->response.mutable_tensor()));
+          } else {
+            owned->done(FromGrpcStatus(status));
+          }
         }
+        impl->AsyncCallEnded();  // last: the client may be destroyed now
       });
 }
 

@@ -190,7 +190,8 @@ class Client {
   // Like the constructor, but returns the TLS file error instead.
   static absl::StatusOr<std::unique_ptr<Client>> Create(
       std::string target, ClientOptions options = {});
-  // Calls still in flight complete (their callbacks run) after destruction.
+  // Waits until every asynchronous call's callback has returned, so it must
+  // not run inside one of them.
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
