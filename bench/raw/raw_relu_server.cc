@@ -11,11 +11,11 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "bench/raw/raw_relu_service.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/kernel/relu_kernel.h"
-#include "server/service/raw_relu_service.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"relu_raw_server: ApplyReLU over the raw ByteBuffer API"};

@@ -1,6 +1,6 @@
 // EncodeResponsePrefix + the data bytes must be exactly protobuf's
 // serialization of the same ApplyReLUResponse.
-#include "server/service/raw_relu_service.h"
+#include "bench/raw/raw_relu_service.h"
 
 #include <string>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "server/service/raw_relu_service.h"
+#include "bench/raw/raw_relu_service.h"
 
 #include <memory>
 #include <utility>
