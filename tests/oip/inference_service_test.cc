@@ -21,9 +21,9 @@
 #include "server/batching/batch_scheduler.h"
 #include "server/metrics/server_metrics.h"
 #include "server/service/call_tracker.h"
-#include "tests/testing/http_client.h"
 #include "tests/service/service_test_util.h"
 #include "tests/testing/golden.h"
+#include "tests/testing/http_client.h"
 
 namespace relu::service {
 namespace {
