@@ -35,27 +35,9 @@ done
 [ "$CHUNK" -le "$DURATION" ] || CHUNK=$DURATION
 
 WORK=$(mktemp -d /tmp/relu_soak.XXXXXX)
-SERVER_PID=
-cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-"$SERVER" --grpc-address=127.0.0.1:0 --metrics-address=off --log-level=info \
-  >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-PORT=
-for _ in $(seq 600); do
-  PORT=$(sed -n 's/.*gRPC listening on [^ ]*:\([0-9][0-9]*\)$/\1/p' "$WORK/server.log" | head -1)
-  [ -n "$PORT" ] && break
-  kill -0 $SERVER_PID 2>/dev/null || { cat "$WORK/server.log"; exit 1; }
-  sleep 0.1
-done
-[ -n "$PORT" ] || { echo "server did not start"; cat "$WORK/server.log"; exit 1; }
+# shellcheck source=scripts/server_lib.sh
+. "$(dirname "$0")/server_lib.sh"
+relu_start_server "$SERVER"
 
 kib() { awk -v k="$1" '$1 == k":" {print $2}' /proc/$SERVER_PID/status; }
 START_KIB=$(kib VmRSS)
