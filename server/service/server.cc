@@ -110,6 +110,10 @@ ReluServer::ReluServer(ServerOptions options)
 
 ReluServer::~ReluServer() {
   if (impl_->server) {
+    // Not drained: answer what the batcher holds (UNAVAILABLE) while the
+    // calls still exist, then cut the rest.
+    impl_->calls.StartDraining();
+    impl_->scheduler.Drain(0);
     impl_->server->Shutdown(std::chrono::system_clock::now());
   }
 }
