@@ -8,16 +8,13 @@
 //
 // It also answers grpc.health.v1 for "relu.v1.ReluService" (SERVING), since
 // relu-cli checks health on the channel before it sends calls.
-#include <pthread.h>
 
-#include <csignal>
-#include <cstdio>
 #include <memory>
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "bench/bench_server.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/support/message_allocator.h"
 #include "relu/v1/relu.grpc.pb.h"
 
@@ -90,36 +87,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1024, 2147483647));
   CLI11_PARSE(app, argc, argv);
 
-  // Blocked before gRPC starts its threads, so only sigwait below sees them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  grpc::EnableDefaultHealthCheckService(true);
+  // Blocked before gRPC starts its threads, so only sigwait sees them.
+  const sigset_t signals = relu::bench::BlockStopSignals();
   relu::bench::EchoService service;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(max_message_bytes);
-  builder.SetMaxSendMessageSize(max_message_bytes);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "relu_echo_server: cannot listen on %s\n",
-                 address.c_str());
-    return 1;
-  }
-  server->GetHealthCheckService()->SetServingStatus("relu.v1.ReluService",
-                                                    true);
-  const std::string host = address.substr(0, address.rfind(':'));
-  std::printf("gRPC listening on %s:%d\n", host.c_str(), port);
-  std::fflush(stdout);
-
-  int signal = 0;
-  sigwait(&signals, &signal);
-  server->Shutdown();
-  return 0;
+  return relu::bench::ServeUntilSignal("relu_echo_server", address,
+                                       max_message_bytes, &service, signals);
 }

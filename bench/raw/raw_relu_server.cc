@@ -3,17 +3,14 @@
 // relu-server's kernel and batch scheduler and their default options, for
 // bench/run_service_bench.py to measure beside relu-server. No metrics, no
 // drain, no OIP: a measurement vehicle, not a second server.
-#include <pthread.h>
 
-#include <csignal>
-#include <cstdio>
 #include <memory>
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "bench/bench_server.h"
 #include "bench/raw/raw_relu_service.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/kernel/relu_kernel.h"
 
@@ -34,12 +31,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
-  // Blocked before any thread starts, so only sigwait below sees them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Blocked before any thread starts, so only sigwait sees them.
+  const sigset_t signals = relu::bench::BlockStopSignals();
 
   relu::kernel::Kernel kernel;
   relu::batching::BatchScheduler scheduler(
@@ -48,29 +41,8 @@ int main(int argc, char** argv) {
       });
   relu::service::RawReluService service(&scheduler);
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(max_message_bytes);
-  builder.SetMaxSendMessageSize(max_message_bytes);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "relu_raw_server: cannot listen on %s\n",
-                 address.c_str());
-    return 1;
-  }
-  server->GetHealthCheckService()->SetServingStatus("relu.v1.ReluService",
-                                                    true);
-  const std::string host = address.substr(0, address.rfind(':'));
-  std::printf("gRPC listening on %s:%d\n", host.c_str(), port);
-  std::fflush(stdout);
-
-  int signal = 0;
-  sigwait(&signals, &signal);
-  server->Shutdown();
+  const int exit_code = relu::bench::ServeUntilSignal(
+      "relu_raw_server", address, max_message_bytes, &service, signals);
   scheduler.Drain();
-  return 0;
+  return exit_code;
 }
