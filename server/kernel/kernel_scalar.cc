@@ -1,6 +1,7 @@
 // The portable reference path: one element at a time, no vector
 // instructions. Also the fallback on CPUs without AVX2.
 #include <cstdint>
+#include <cstring>
 
 #include "server/kernel/plan.h"
 
@@ -72,25 +73,28 @@ struct IoBFloat16 {
 
 template <class Io, class Ops>
 struct ScalarLoop {
+  using T = typename Io::Storage;
   const Plan& plan;
-  const typename Io::Storage* in;
-  typename Io::Storage* out;
+  const uint8_t* in;  // any alignment: read with memcpy
+  T* out;
   size_t n;
   template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip>
   void operator()() const {
     const Ops ops(plan);
     for (size_t i = 0; i < n; ++i) {
+      T value;
+      std::memcpy(&value, in + i * sizeof(T), sizeof(T));
       out[i] = Io::Store(
-          ReluOp<kLeaky, kSlope, kPositive, kClip>(ops, Io::Load(in[i])));
+          ReluOp<kLeaky, kSlope, kPositive, kClip>(ops, Io::Load(value)));
     }
   }
 };
 
 template <class Io, class Ops>
 void RunTyped(const Plan& plan, const void* in, void* out, size_t n) {
-  DispatchBranch(plan, ScalarLoop<Io, Ops>{
-                           plan, static_cast<const typename Io::Storage*>(in),
-                           static_cast<typename Io::Storage*>(out), n});
+  DispatchBranch(
+      plan, ScalarLoop<Io, Ops>{plan, static_cast<const uint8_t*>(in),
+                                static_cast<typename Io::Storage*>(out), n});
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Every SIMD path against the scalar reference: every length 0..257 at every
 // start misalignment 0..63 bytes (in element steps), in place and out of
-// place, each with the small-job and the large-job loop, for every dtype and
-// one parameter set per branch of the algorithm, on inputs full of edge values.
+// place, and out of place with inputs at odd byte offsets too, each with the
+// small-job and the large-job loop, for every dtype and one parameter set per
+// branch of the algorithm, on inputs full of edge values.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -50,13 +51,21 @@ TEST_P(SimdVsScalarTest, EveryLengthAndMisalignment) {
     uint8_t* out_base =
         out_arena.data() +
         (64 - reinterpret_cast<uintptr_t>(out_arena.data()) % 64);
-    for (size_t misalign = 0; misalign < kMaxMisalign; misalign += size) {
-      // Output misaligned differently from the input.
-      const size_t out_misalign = (misalign * 3 + size * 5) % kMaxMisalign;
+    std::vector<size_t> misaligns;
+    for (size_t m = 0; m < kMaxMisalign; m += size) misaligns.push_back(m);
+    // Inputs need no alignment at all (outputs need element alignment).
+    for (size_t m : {1, 3, 5, 7, 33}) {
+      if (m % size != 0) misaligns.push_back(m);
+    }
+    for (size_t misalign : misaligns) {
+      // Output misaligned differently from the input, by whole elements.
+      const size_t out_misalign =
+          (misalign / size * size * 3 + size * 5) % kMaxMisalign;
+      const int modes = misalign % size == 0 ? 3 : 2;
       for (size_t n = 0; n <= kMaxLength; ++n) {
         // The reference for a prefix of length n is the prefix of `want`
         // (elementwise op).
-        for (int mode = 0; mode < 3;
+        for (int mode = 0; mode < modes;
              ++mode) {  // out of place, stream, in place
           std::memset(in_base, 0xa5, buffer_bytes);
           std::memset(out_base, 0x5a, buffer_bytes);
@@ -104,16 +113,45 @@ TEST_P(SimdVsScalarTest, LargeJobLoop) {
     std::vector<uint8_t> want(n * size);
     internal::RunScalar(dtype, plan, source.data(), want.data(), n, false);
     std::vector<uint8_t> in_arena(n * size + 256), out_arena(n * size + 256);
-    for (size_t misalign : {size_t{0}, size, 3 * size, size_t{40}}) {
+    for (size_t misalign : {size_t{0}, size, 3 * size, size_t{40}, size_t{5}}) {
       for (bool in_place : {false, true}) {
+        if (in_place && misalign % size != 0) continue;
         std::memset(out_arena.data(), 0x5a, out_arena.size());
         uint8_t* in = in_arena.data() + misalign;
         std::memcpy(in, source.data(), n * size);
-        uint8_t* out = in_place ? in : out_arena.data() + (misalign * 7) % 64;
+        uint8_t* out =
+            in_place ? in
+                     : out_arena.data() + (misalign / size * size * 7) % 64;
         internal::Run(isa, dtype, plan, in, out, n, /*large=*/true);
         const long bad = FirstMismatch(dtype, want.data(), out, n);
         ASSERT_EQ(bad, -1) << np.name << " misalign=" << misalign
                            << (in_place ? " in place" : " out of place");
+      }
+    }
+  }
+}
+
+// The scalar path too reads inputs at any byte offset (the SIMD tests above
+// take it as their reference at element alignment).
+TEST(ScalarPathTest, InputsAtAnyByteOffset) {
+  constexpr size_t kLength = 37;
+  for (DType dtype : kAllDTypes) {
+    const size_t size = ElementSize(dtype);
+    for (const NamedParams& np : BranchParams()) {
+      const internal::Plan plan = internal::MakePlan(dtype, np.params);
+      const std::vector<uint8_t> source =
+          MakeInput(dtype, np.params, kLength, 29, /*edges_only=*/true);
+      std::vector<uint8_t> want(kLength * size);
+      internal::RunScalar(dtype, plan, source.data(), want.data(), kLength,
+                          false);
+      for (size_t offset = 1; offset < 8; ++offset) {
+        std::vector<uint8_t> in(offset + kLength * size);
+        std::memcpy(in.data() + offset, source.data(), kLength * size);
+        std::vector<uint8_t> out(kLength * size, 0x5a);
+        internal::RunScalar(dtype, plan, in.data() + offset, out.data(),
+                            kLength, false);
+        EXPECT_EQ(FirstMismatch(dtype, want.data(), out.data(), kLength), -1)
+            << np.name << " " << DTypeName(dtype) << " offset=" << offset;
       }
     }
   }
