@@ -26,6 +26,11 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
   return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
+// True on a thread while it runs the Done() of a task it ran inline (any
+// scheduler's): a Schedule() made there queues instead of running inline, so
+// Done() -> Schedule() chains cannot recurse without bound.
+thread_local bool in_inline_done = false;
+
 }  // namespace
 
 void Clock::WaitUntil(std::condition_variable& cv,
@@ -117,8 +122,16 @@ struct BatchScheduler::State {
     options.max_queue_bytes = std::max<size_t>(options.max_queue_bytes, 1);
   }
 
-  // The scheduler thread's loop; returns once draining and the queue is empty.
+  // The scheduler thread's loop; returns once draining, the queue is empty
+  // and no inline run is in progress.
   void Run();
+
+  // Runs `task`, accepted at `now_micros`, on the caller's thread: the kernel
+  // if `dropped` is OK, else only its answer. Entered without `mu`; the
+  // caller has counted it in inline_runs and, if it is to compute, set
+  // kernel_busy.
+  void RunInline(std::unique_ptr<BatchTask> task, int64_t now_micros,
+                 RejectReason reason, absl::Status dropped);
 
   // A task dropped before compute, with its answer.
   struct Dropped {
@@ -152,6 +165,11 @@ struct BatchScheduler::State {
   bool draining = false;                         // guarded by mu
   int64_t drain_deadline_micros = INT64_MAX;     // guarded by mu
   size_t cut_tasks = 0;                          // guarded by mu
+  // Whether a kernel call is in progress or about to start (a scheduler
+  // thread batch or an inline run); set by whoever will call the kernel.
+  bool kernel_busy = false;  // guarded by mu
+  // Tasks Schedule() is running inline and has not yet destroyed.
+  size_t inline_runs = 0;  // guarded by mu
 
   std::mutex join_mu;  // serializes joining `thread` in Drain()
   std::thread thread;  // joinable until the first Drain() joins it
@@ -177,7 +195,11 @@ void BatchScheduler::State::Run() {
   int64_t now = 0;
   std::unique_lock<std::mutex> lock(mu);
   for (;;) {
-    while (queue.empty() && !draining) clock->WaitUntil(cv, lock, INT64_MAX);
+    // Sleep until there is a batch to form and the kernel is free, or until
+    // the drain can end (nothing queued, no inline run left).
+    while (queue.empty() ? !draining || inline_runs > 0 : kernel_busy) {
+      clock->WaitUntil(cv, lock, INT64_MAX);
+    }
     now = clock->NowMicros();
 
     if (draining && now >= drain_deadline_micros && !queue.empty()) {
@@ -192,7 +214,9 @@ void BatchScheduler::State::Run() {
       queue.clear();
       NoteQueueChanged();
     }
-    if (queue.empty() && draining) break;
+    // After a cut, an inline run may still be answering its task: then the
+    // cut tasks are answered below and the loop waits for it at the top.
+    if (queue.empty() && draining && inline_runs == 0) break;
 
     // Take tasks from the front while they fit, dropping dead ones.
     size_t elements = 0;
@@ -280,6 +304,7 @@ void BatchScheduler::State::Run() {
       queued_bytes -= task->bytes;
     }
     NoteQueueChanged();
+    kernel_busy = true;  // the batch is never empty here
     lock.unlock();
 
     AnswerDropped(dropped, now);
@@ -296,6 +321,10 @@ void BatchScheduler::State::Run() {
     if (observer != nullptr) {
       observer->OnBatch(batch.size(), elements, reason, kernel_micros);
     }
+    // The kernel is free: an arrival may run inline while Done() runs here.
+    lock.lock();
+    kernel_busy = false;
+    lock.unlock();
     for (std::unique_ptr<BatchTask>& task : batch) {
       task->Done(absl::OkStatus());
       task.reset();
@@ -306,6 +335,38 @@ void BatchScheduler::State::Run() {
   }
   lock.unlock();
   AnswerDropped(dropped, now);
+}
+
+void BatchScheduler::State::RunInline(std::unique_ptr<BatchTask> task,
+                                      int64_t now_micros, RejectReason reason,
+                                      absl::Status dropped) {
+  if (observer != nullptr) observer->OnDequeued(0);
+  if (!dropped.ok()) {
+    if (observer != nullptr) observer->OnRejected(reason);
+  } else {
+    kernel(&task->segment, 1);
+    const int64_t kernel_micros = clock->NowMicros() - now_micros;
+    if (observer != nullptr) {
+      observer->OnBatch(1, task->segment.n, CloseReason::kIdle, kernel_micros);
+    }
+    // Free the kernel before Done(): tasks that queued behind this run can
+    // start their batch meanwhile. The scheduler thread sleeps on the kernel
+    // only when something is queued, so wake it only then.
+    std::lock_guard<std::mutex> lock(mu);
+    kernel_busy = false;
+    if (!queue.empty()) cv.notify_one();
+  }
+  const bool outer = in_inline_done;
+  in_inline_done = true;
+  task->Done(std::move(dropped));
+  task.reset();
+  in_inline_done = outer;
+  // Notified under the lock: once the drain sees the count reach 0 it may
+  // stop the thread and the scheduler may be destroyed, and this thread must
+  // not touch `cv` after that.
+  std::lock_guard<std::mutex> lock(mu);
+  --inline_runs;
+  if (inline_runs == 0 && draining) cv.notify_one();
 }
 
 BatchScheduler::BatchScheduler(const BatchSchedulerOptions& options,
@@ -325,6 +386,10 @@ absl::Status BatchScheduler::Schedule(std::unique_ptr<BatchTask>& task) {
   State& s = *state_;
   absl::Status refused;
   RejectReason reason = RejectReason::kQueueFull;
+  bool run_inline = false;
+  absl::Status dropped;  // why an inline task will not reach the kernel
+  int64_t now = 0;
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(s.mu);
     if (s.draining) {
@@ -340,18 +405,43 @@ absl::Status BatchScheduler::Schedule(std::unique_ptr<BatchTask>& task) {
       refused = absl::ResourceExhaustedError(absl::StrCat(
           "queue full: ", s.queued_bytes, " bytes queued + ", task->bytes,
           " requested, limit --max-queue-bytes=", s.options.max_queue_bytes));
+    } else if (s.options.run_inline_when_idle &&
+               s.options.max_batch_delay_micros == 0 && s.queue.empty() &&
+               !s.kernel_busy && !in_inline_done) {
+      // Idle: a batch of one, run below on this thread. The same checks as
+      // at batch formation.
+      now = s.clock->NowMicros();
+      task->enqueue_micros = now;
+      if (task->IsCancelled()) {
+        reason = RejectReason::kCancelled;
+        dropped = absl::CancelledError("call cancelled while queued");
+      } else if (task->deadline_micros <= now) {
+        reason = RejectReason::kDeadline;
+        dropped = absl::DeadlineExceededError("deadline exceeded while queued");
+      } else {
+        s.kernel_busy = true;
+      }
+      ++s.inline_runs;
+      run_inline = true;
     } else {
       task->enqueue_micros = s.clock->NowMicros();
       s.queued_bytes += task->bytes;
       s.queue.push_back(std::move(task));
       s.NoteQueueChanged();
+      // Whoever holds the kernel looks at the queue when it lets go (an
+      // inline run wakes the thread then), so a wake-up now would be wasted.
+      wake = !s.kernel_busy;
     }
   }
   if (!refused.ok()) {
     s.Reject(reason);
     return refused;
   }
-  s.cv.notify_one();
+  if (run_inline) {
+    s.RunInline(std::move(task), now, reason, std::move(dropped));
+  } else if (wake) {
+    s.cv.notify_one();
+  }
   return absl::OkStatus();
 }
 

@@ -10,6 +10,13 @@
 // max_batch_requests tasks or max_batch_elements elements, when the queue is
 // empty and max_batch_delay_micros has passed since its first task arrived
 // (0 = never wait), whichever comes first.
+//
+// With run_inline_when_idle (and no batch delay), a task that finds the
+// kernel idle and the queue empty does not go through the scheduler thread at
+// all: Schedule() runs it, as a batch of one, on its caller's thread and
+// answers it before returning. That saves the thread hand-off (a wake-up and
+// two context switches) that dominates the cost of a small request at low
+// concurrency; under load, arrivals queue and batch as before.
 #pragma once
 
 #include <condition_variable>
@@ -55,7 +62,9 @@ class Clock {
 
 // One request. The scheduler owns it from a successful Schedule() on, calls
 // Done() once and then destroys it; segment.in/out point into buffers the
-// task itself keeps alive until it is destroyed.
+// task itself keeps alive until it is destroyed. A task run inline (see
+// BatchSchedulerOptions::run_inline_when_idle) is answered and destroyed
+// before Schedule() returns OK.
 class BatchTask {
  public:
   virtual ~BatchTask() = default;
@@ -65,19 +74,26 @@ class BatchTask {
   int64_t deadline_micros = INT64_MAX;  // in Clock time; INT64_MAX = none
   int64_t enqueue_micros = 0;           // set by Schedule()
 
-  // Polled on the scheduler's thread, with its lock held, when the task's
-  // batch is formed: must be cheap, must not call into the scheduler, and
-  // other threads may flip it meanwhile (make it atomic). A cancelled task
-  // is dropped with CANCELLED. A task whose deadline_micros <= NowMicros() at
-  // that moment is dropped with DEADLINE_EXCEEDED. Dropped tasks never reach
-  // the kernel.
+  // Polled with the scheduler's lock held when the task's batch is formed
+  // (on the scheduler's thread), or when Schedule() is about to run it inline
+  // (on the caller's thread): must be cheap, must not call into the
+  // scheduler, and other threads may flip it meanwhile (make it atomic). A
+  // cancelled task is dropped with CANCELLED. A task whose deadline_micros <=
+  // NowMicros() at that moment is dropped with DEADLINE_EXCEEDED. Dropped
+  // tasks never reach the kernel.
   virtual bool IsCancelled() const { return false; }
-  // Called exactly once per accepted task, on the scheduler's thread, without
-  // its lock held: OK after the output is written, DEADLINE_EXCEEDED /
-  // CANCELLED when dropped before compute, UNAVAILABLE when cut by a drain
-  // timeout. The scheduler destroys the task right after Done() returns, so
-  // Done() must not delete it (it may hand its results elsewhere, e.g. finish
-  // a gRPC reactor). Done() may call Schedule() but not Drain().
+  // Called exactly once per accepted task, without the scheduler's lock held:
+  // OK after the output is written, DEADLINE_EXCEEDED / CANCELLED when dropped
+  // before compute, UNAVAILABLE when cut by a drain timeout. Usually on the
+  // scheduler's thread; for a task run inline, on the thread that called
+  // Schedule(), before Schedule() returns OK (so code after a successful
+  // Schedule() must not assume the task is still pending). The scheduler
+  // destroys the task right after Done() returns, so Done() must not delete
+  // it (it may hand its results elsewhere, e.g. finish a gRPC reactor).
+  // Done() may call Schedule() but not Drain(). A Schedule() made inside the
+  // Done() of a task that ran inline never runs inline itself (it queues, and
+  // the scheduler thread runs it), so Done() -> Schedule() chains do not
+  // recurse on one stack.
   virtual void Done(absl::Status status) = 0;
 };
 
@@ -89,28 +105,32 @@ enum class RejectReason { kQueueFull, kDeadline, kCancelled, kDraining };
 const char* CloseReasonName(CloseReason reason);  // "idle", "max_requests", ...
 const char* RejectReasonName(RejectReason reason);  // "queue_full", ...
 
-// Hooks for metrics. Called on the scheduler's thread (OnQueueChanged and
-// OnRejected also on the Schedule() caller's thread); implementations must be
-// cheap and thread-safe, and must not call back into the scheduler.
+// Hooks for metrics. Called on the scheduler's thread, and on the Schedule()
+// caller's thread for OnQueueChanged, for OnRejected, and for every hook of a
+// task run inline; implementations must be cheap and thread-safe, and must not
+// call back into the scheduler.
 class BatchObserver {
  public:
   virtual ~BatchObserver() = default;
   // The queue (accepted tasks not yet in a running batch, including those a
   // batch is waiting for under max_batch_delay_micros) now holds `requests`
   // tasks of `bytes` bytes. Called with the scheduler's lock held after every
-  // change, so calls arrive in order and the last one is current.
+  // change, so calls arrive in order and the last one is current. A task run
+  // inline never enters the queue and causes no call.
   virtual void OnQueueChanged(size_t /*requests*/, size_t /*bytes*/) {}
   // Schedule() refused a task (kQueueFull, kDraining; caller's thread), or an
-  // accepted task was dropped: kDeadline, kCancelled at batch formation,
-  // kDraining when cut by a drain timeout (scheduler's thread, just before
-  // its Done()). Called without the scheduler's lock.
+  // accepted task was dropped: kDeadline, kCancelled at batch formation (or
+  // when Schedule() was about to run it inline), kDraining when cut by a
+  // drain timeout (just before its Done()). Called without the scheduler's
+  // lock.
   virtual void OnRejected(RejectReason /*reason*/) {}
   // Once per accepted task after it left the queue, whatever its fate
-  // (batch, deadline, cancelled, drain cut): Clock time since Schedule().
-  // Called without the scheduler's lock.
+  // (batch, deadline, cancelled, drain cut): Clock time since Schedule() (0
+  // for a task run inline). Called without the scheduler's lock.
   virtual void OnDequeued(int64_t /*queue_micros*/) {}
   // After each kernel call, before the batch's Done(OK) calls: tasks and
-  // elements in it, why it closed, Clock time spent in the kernel.
+  // elements in it, why it closed, Clock time spent in the kernel. A task run
+  // inline is a batch of one closed for kIdle.
   virtual void OnBatch(size_t /*requests*/, size_t /*elements*/,
                        CloseReason /*reason*/, int64_t /*kernel_micros*/) {}
 };
@@ -121,6 +141,14 @@ struct BatchSchedulerOptions {
   int64_t max_batch_delay_micros = 0;        // >= 0
   size_t max_queue_requests = 1024;          // >= 1
   size_t max_queue_bytes = size_t{1} << 30;  // >= 1
+  // When true and max_batch_delay_micros is 0, Schedule() runs a task on its
+  // caller's thread if it finds the scheduler idle: not draining, the queue
+  // empty, and the kernel not running (neither a scheduler-thread batch nor
+  // another inline run). The queue limits are checked first as for any task
+  // (so a task over max_queue_bytes is refused even then), but an inline task
+  // is never counted in the queue. A delay above 0 means batches should wait
+  // to grow, so it turns this off.
+  bool run_inline_when_idle = false;
 };
 
 // OK, or INVALID_ARGUMENT naming the first bad option by its flag, e.g.
@@ -137,12 +165,21 @@ absl::Status ValidateOptions(const BatchSchedulerOptions& options);
 // scheduler is draining (kIdle), when the delay has passed since the oldest
 // queued task's Schedule() (kDelay), else Clock::WaitUntil() that moment or
 // the next arrival and look again. Then, outside the lock: answer the dropped
-// tasks, run the kernel on the batch's segments, report OnBatch, call Done(OK)
-// on each task in arrival order and destroy it.
+// tasks, run the kernel on the batch's segments, report OnBatch, mark the
+// kernel free, call Done(OK) on each task in arrival order and destroy it.
+//
+// With run_inline_when_idle, Schedule() may instead run a task as a batch of
+// one on its caller's thread (see BatchSchedulerOptions). Only one kernel
+// call is ever in progress: while an inline run is in the kernel, arrivals
+// queue and the scheduler thread waits for it to end before it forms their
+// batch; while a scheduler-thread batch is in the kernel, Schedule() queues.
+// An inline run marks the kernel free before its task's Done(), so tasks that
+// queued behind it start their batch while Done() runs.
 class BatchScheduler {
  public:
   // Runs one batch; returns when every segment is written. Called on the
-  // scheduler's thread only, never concurrently with itself; must not throw.
+  // scheduler's thread, or with run_inline_when_idle on a Schedule() caller's
+  // thread (a batch of one); never concurrently with itself; must not throw.
   // The segments (in arrival order) are those of the tasks, untouched: no
   // tensor data is copied.
   using KernelFn = std::function<void(const kernel::Segment*, size_t)>;
@@ -157,8 +194,12 @@ class BatchScheduler {
   BatchScheduler(const BatchScheduler&) = delete;
   BatchScheduler& operator=(const BatchScheduler&) = delete;
 
-  // Queues `task` (sets its enqueue_micros). On OK the scheduler has taken it
-  // (task is null afterwards). Otherwise the caller keeps it:
+  // Queues `task` (sets its enqueue_micros), or with run_inline_when_idle and
+  // an idle scheduler runs it here: the kernel, the observer's hooks and the
+  // task's Done() (OK, or CANCELLED / DEADLINE_EXCEEDED if it is already
+  // cancelled or expired) all happen on this thread before Schedule()
+  // returns OK. On OK the scheduler has taken it (task is null afterwards).
+  // Otherwise the caller keeps it:
   // RESOURCE_EXHAUSTED naming the limit when the queue is full ("queue full:
   // 1024 requests queued, limit --max-queue-requests=1024", "queue full: N
   // bytes queued + M requested, limit --max-queue-bytes=L"), UNAVAILABLE
@@ -166,15 +207,17 @@ class BatchScheduler {
   // task. Thread-safe.
   absl::Status Schedule(std::unique_ptr<BatchTask>& task);
 
-  // Refuses new tasks from now on, answers every queued and running one, and
-  // stops the thread. Returns the number of tasks cut with UNAVAILABLE ("server
-  // shut down before the call ran") because `timeout_micros` (of Clock time,
-  // counted from this call) passed first; 0 after a complete drain. The
-  // running batch always finishes: the deadline is checked whenever a batch is
-  // formed, and everything still queued then is cut. Thread-safe: every call
-  // tightens the deadline to its own if sooner and returns once the thread
-  // has stopped; the one call that joined the thread returns the count, the
-  // others 0. Must not be called from Done() or the kernel.
+  // Refuses new tasks from now on, answers every queued and running one
+  // (waiting for inline runs in progress to end, Done() and destruction
+  // included), and stops the thread. Returns the number of tasks cut with
+  // UNAVAILABLE ("server shut down before the call ran") because
+  // `timeout_micros` (of Clock time, counted from this call) passed first; 0
+  // after a complete drain. The running batch (or inline run) always finishes:
+  // the deadline is checked whenever a batch is formed, and everything still
+  // queued then is cut. Thread-safe: every call tightens the deadline to its
+  // own if sooner and returns once the thread has stopped; the one call that
+  // joined the thread returns the count, the others 0. Must not be called from
+  // Done() or the kernel.
   size_t Drain(int64_t timeout_micros = INT64_MAX);
 
   // Whether Drain() has begun (Schedule() refuses from then on).

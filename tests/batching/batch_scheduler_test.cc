@@ -1,13 +1,19 @@
 // The batcher's behaviour, driven by a fake clock and a stub kernel the test
 // can hold: tasks scheduled while a held batch runs queue up, so every test
 // knows exactly which tasks form which batch. No test sleeps or measures
-// time.
+// time. The tests of run_inline_when_idle come last.
 #include "server/batching/batch_scheduler.h"
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/batching/fake_clock.h"
@@ -35,6 +41,10 @@ class BatchSchedulerTest : public ::testing::Test {
   void Start(const BatchSchedulerOptions& options) {
     scheduler_ = std::make_unique<BatchScheduler>(options, kernel_.Fn(),
                                                   &clock_, &observer_);
+  }
+  void StartInline(BatchSchedulerOptions options = {}) {
+    options.run_inline_when_idle = true;
+    Start(options);
   }
 
   // Schedules a task that must be accepted.
@@ -85,6 +95,39 @@ class BatchSchedulerTest : public ::testing::Test {
       EXPECT_TRUE(record->destroyed());
       EXPECT_EQ(record->done_calls_at_destruction(), 1);
     }
+  }
+
+  // Schedules a one-element task from a new thread (where, run inline, it may
+  // block in a held kernel); `record` is set before this returns. Join the
+  // thread before the scheduler goes.
+  std::thread SubmitOnAnotherThread(Record* record) {
+    TaskSpec spec;
+    spec.n = 1;
+    spec.seed = ++seed_;
+    auto task =
+        std::make_shared<std::unique_ptr<BatchTask>>(MakeTask(spec, record));
+    return std::thread([this, task] {
+      const absl::Status status = scheduler_->Schedule(*task);
+      EXPECT_TRUE(status.ok()) << status;
+      EXPECT_EQ(*task, nullptr);
+    });
+  }
+
+  // Wakes the scheduler thread and waits until it went back to sleep with no
+  // time limit, having looked at the scheduler's current state, and returns
+  // true; or returns false as soon as `went_on()` is true (what a bug would
+  // do instead of sleeping), rather than waiting forever.
+  bool SchedulerThreadSleeps(const std::function<bool()>& went_on) {
+    clock_.Advance(0);
+    return SchedulerThreadSleepsAgain(went_on);
+  }
+  // The same after the test's own Advance().
+  bool SchedulerThreadSleepsAgain(const std::function<bool()>& went_on) {
+    while (!clock_.IsWaiting(INT64_MAX)) {
+      if (went_on()) return false;
+      std::this_thread::yield();
+    }
+    return true;
   }
 
   // Waits until the scheduler sleeps until `deadline` having seen the
@@ -571,6 +614,449 @@ TEST_F(BatchSchedulerTest, NullTaskIsInvalid) {
   std::unique_ptr<BatchTask> task;
   EXPECT_EQ(scheduler_->Schedule(task).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(BatchSchedulerTest, WithoutInlineAnIdleTaskRunsOnTheSchedulerThread) {
+  Start({});
+  Record a = Submit(2);
+  ExpectAnswered(a, absl::StatusCode::kOk);
+  EXPECT_NE(a->done_thread(), std::this_thread::get_id());
+  EXPECT_NE(kernel_.call_threads().at(0), std::this_thread::get_id());
+  ExpectFinished({a});
+}
+
+// --- run_inline_when_idle ---
+
+TEST_F(BatchSchedulerTest, InlineRunsAnIdleTaskOnTheCallersThread) {
+  StartInline();
+  const int64_t t0 = clock_.NowMicros();
+  Record a = Submit(5);
+  // Answered and destroyed before Schedule() returned, on this thread.
+  EXPECT_EQ(a->done_calls(), 1);
+  EXPECT_TRUE(a->destroyed());
+  EXPECT_EQ(a->done_calls_at_destruction(), 1);
+  EXPECT_EQ(a->done_thread(), std::this_thread::get_id());
+  ExpectAnswered(a, absl::StatusCode::kOk);
+  ASSERT_EQ(kernel_.calls().size(), 1u);
+  EXPECT_EQ(kernel_.call_threads()[0], std::this_thread::get_id());
+  EXPECT_EQ(CallInputs(0), std::vector<const void*>{a->in});
+  EXPECT_EQ(kernel_.calls()[0][0].out, a->out);
+  EXPECT_EQ(scheduler_->queued_requests(), 0u);
+  // The next idle task runs inline too: the kernel was freed.
+  Record b = Submit(3);
+  EXPECT_EQ(b->done_thread(), std::this_thread::get_id());
+  ExpectAnswered(b, absl::StatusCode::kOk);
+  EXPECT_EQ(clock_.NowMicros(), t0);
+  ExpectFinished({a, b});
+  EXPECT_EQ(Reasons(),
+            (std::vector<CloseReason>{CloseReason::kIdle, CloseReason::kIdle}));
+}
+
+TEST_F(BatchSchedulerTest, ArrivalsDuringAnInlineRunQueueThenFormOneBatch) {
+  StartInline();
+  kernel_.Hold();
+  Record first;
+  std::thread runner = SubmitOnAnotherThread(&first);
+  const std::thread::id runner_id = runner.get_id();
+  kernel_.WaitForCalls(1);
+  // The kernel is busy inline: these queue, and Schedule() returns at once.
+  Record a = Submit(3), b = Submit(7), c = Submit(2);
+  for (const Record& r : {a, b, c}) EXPECT_FALSE(r->done());
+  EXPECT_EQ(scheduler_->queued_requests(), 3u);
+  EXPECT_EQ(scheduler_->queued_bytes(), (3u + 7u + 2u) * 4);
+  // The scheduler thread does not start their batch while the inline run
+  // holds the kernel.
+  EXPECT_TRUE(SchedulerThreadSleeps([&] { return kernel_.calls_begun() > 1; }));
+  EXPECT_EQ(kernel_.calls_begun(), 1u);
+  kernel_.Release();
+  runner.join();
+  for (const Record& r : {first, a, b, c}) {
+    ExpectAnswered(r, absl::StatusCode::kOk);
+  }
+  EXPECT_EQ(first->done_thread(), runner_id);
+  ASSERT_EQ(kernel_.calls().size(), 2u);
+  EXPECT_EQ(CallInputs(1), (std::vector<const void*>{a->in, b->in, c->in}));
+  const std::vector<std::thread::id> threads = kernel_.call_threads();
+  EXPECT_EQ(threads[0], runner_id);
+  EXPECT_NE(threads[1], runner_id);
+  EXPECT_NE(threads[1], std::this_thread::get_id());
+  for (const Record& r : {a, b, c}) EXPECT_EQ(r->done_thread(), threads[1]);
+  EXPECT_EQ(kernel_.max_concurrent_calls(), 1u);
+  ExpectFinished({first, a, b, c});
+  ASSERT_EQ(observer_.batches().size(), 2u);
+  EXPECT_EQ(observer_.batches()[0].requests, 1u);
+  EXPECT_EQ(observer_.batches()[1].requests, 3u);
+  EXPECT_EQ(observer_.batches()[1].elements, 12u);
+}
+
+TEST_F(BatchSchedulerTest, InlineWaitsWhileTheSchedulerThreadsBatchRuns) {
+  StartInline();
+  kernel_.Hold();
+  Record first;
+  std::thread runner = SubmitOnAnotherThread(&first);
+  kernel_.WaitForCalls(1);
+  Record a = Submit(1);  // queued behind the inline run
+  kernel_.ReleaseBegun();
+  kernel_.WaitForCalls(2);  // the scheduler thread's batch [a], held
+  runner.join();
+  // The queue is empty but the kernel is busy on the scheduler thread, so b
+  // queues. (From another thread: run inline, it would block in the kernel.)
+  Record b;
+  std::thread submitter = SubmitOnAnotherThread(&b);
+  while (scheduler_->queued_requests() == 0 && kernel_.calls_begun() == 2) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(kernel_.calls_begun(), 2u) << "b entered the kernel";
+  EXPECT_FALSE(b->done());
+  EXPECT_EQ(scheduler_->queued_requests(), 1u);
+  kernel_.Release();
+  submitter.join();
+  for (const Record& r : {first, a, b}) {
+    ExpectAnswered(r, absl::StatusCode::kOk);
+  }
+  ASSERT_EQ(kernel_.calls().size(), 3u);
+  EXPECT_EQ(CallInputs(1), std::vector<const void*>{a->in});
+  EXPECT_EQ(CallInputs(2), std::vector<const void*>{b->in});
+  const std::vector<std::thread::id> threads = kernel_.call_threads();
+  EXPECT_EQ(threads[1], threads[2]);
+  EXPECT_NE(threads[2], std::this_thread::get_id());
+  EXPECT_EQ(b->done_thread(), threads[2]);
+  EXPECT_EQ(kernel_.max_concurrent_calls(), 1u);
+  ExpectFinished({first, a, b});
+}
+
+TEST_F(BatchSchedulerTest, InlineAnswersCancelledAndExpiredTasksWithoutKernel) {
+  StartInline();
+  Record cancelled;
+  std::unique_ptr<BatchTask> task = MakeTask({}, &cancelled);
+  cancelled->cancel = true;
+  ASSERT_TRUE(scheduler_->Schedule(task).ok());
+  EXPECT_EQ(task, nullptr);
+  EXPECT_TRUE(cancelled->destroyed());
+  EXPECT_EQ(cancelled->done_thread(), std::this_thread::get_id());
+  ExpectAnswered(cancelled, absl::StatusCode::kCancelled);
+  EXPECT_EQ(cancelled->status().message(), "call cancelled while queued");
+
+  TaskSpec spec;
+  spec.deadline_micros = clock_.NowMicros();  // expires now
+  Record expired = Submit(spec);
+  EXPECT_TRUE(expired->destroyed());
+  EXPECT_EQ(expired->done_thread(), std::this_thread::get_id());
+  ExpectAnswered(expired, absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(expired->status().message(), "deadline exceeded while queued");
+  EXPECT_EQ(kernel_.calls_begun(), 0u);
+
+  // Neither left the kernel marked busy: the next idle task runs inline.
+  Record a = Submit(2);
+  EXPECT_EQ(a->done_thread(), std::this_thread::get_id());
+  ExpectAnswered(a, absl::StatusCode::kOk);
+  ExpectFinished({cancelled, expired, a});
+  EXPECT_EQ(observer_.rejections(),
+            (std::vector<RejectReason>{RejectReason::kCancelled,
+                                       RejectReason::kDeadline}));
+  EXPECT_EQ(observer_.dequeued(), (std::vector<int64_t>{0, 0, 0}));
+  EXPECT_EQ(observer_.batches().size(), 1u);
+}
+
+TEST_F(BatchSchedulerTest, InlineIsOffWhenABatchDelayIsSet) {
+  BatchSchedulerOptions options;
+  options.max_batch_delay_micros = 100;
+  StartInline(options);
+  const int64_t t0 = clock_.NowMicros();
+  Record a = Submit(1);
+  EXPECT_FALSE(a->done());
+  ASSERT_TRUE(WaitingUntil(t0 + 100, a));
+  Record b = Submit(2);
+  EXPECT_FALSE(b->done());
+  clock_.Advance(100);
+  for (const Record& r : {a, b}) ExpectAnswered(r, absl::StatusCode::kOk);
+  EXPECT_NE(a->done_thread(), std::this_thread::get_id());
+  ASSERT_EQ(kernel_.calls().size(), 1u);
+  EXPECT_EQ(CallInputs(0), (std::vector<const void*>{a->in, b->in}));
+  ExpectFinished({a, b});
+  EXPECT_EQ(Reasons(), std::vector<CloseReason>{CloseReason::kDelay});
+}
+
+TEST_F(BatchSchedulerTest, InlineKeepsTheQueueLimits) {
+  BatchSchedulerOptions options;
+  options.max_queue_bytes = 10;
+  StartInline(options);
+  TaskSpec spec;
+  spec.bytes = 11;
+  Record refused;
+  std::unique_ptr<BatchTask> task = MakeTask(spec, &refused);
+  const absl::Status status = scheduler_->Schedule(task);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(status.message(),
+            "queue full: 0 bytes queued + 11 requested, limit "
+            "--max-queue-bytes=10");
+  EXPECT_NE(task, nullptr);
+  spec.bytes = 10;
+  Record a = Submit(spec);
+  EXPECT_EQ(a->done_thread(), std::this_thread::get_id());
+  ExpectFinished({a});
+  EXPECT_EQ(refused->done_calls(), 0);
+  EXPECT_EQ(kernel_.calls().size(), 1u);
+}
+
+TEST_F(BatchSchedulerTest, InlineRefusesWhenDraining) {
+  StartInline();
+  EXPECT_EQ(scheduler_->Drain(), 0u);
+  Record refused;
+  std::unique_ptr<BatchTask> task = MakeTask({}, &refused);
+  const absl::Status status = scheduler_->Schedule(task);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(status.message(), "server is draining");
+  EXPECT_NE(task, nullptr);
+  EXPECT_EQ(kernel_.calls_begun(), 0u);
+  EXPECT_EQ(refused->done_calls(), 0);
+  EXPECT_EQ(observer_.rejections(),
+            std::vector<RejectReason>{RejectReason::kDraining});
+}
+
+TEST_F(BatchSchedulerTest, DrainWaitsForAnInlineRun) {
+  StartInline();
+  kernel_.Hold();
+  Record first;
+  std::thread runner = SubmitOnAnotherThread(&first);
+  kernel_.WaitForCalls(1);
+  std::atomic<bool> drained{false};
+  bool first_done_at_return = false, first_destroyed_at_return = false;
+  size_t cut = 99;
+  std::thread drainer([&] {
+    cut = scheduler_->Drain();
+    first_done_at_return = first->done();
+    first_destroyed_at_return = first->destroyed();
+    drained = true;
+  });
+  while (!scheduler_->draining()) std::this_thread::yield();
+  // The scheduler thread has seen the drain and the inline run, and sleeps
+  // instead of stopping: Drain() cannot have returned.
+  EXPECT_TRUE(SchedulerThreadSleeps([&] { return drained.load(); }));
+  EXPECT_FALSE(drained.load());
+  EXPECT_FALSE(first->done());
+  kernel_.Release();
+  runner.join();
+  drainer.join();
+  EXPECT_EQ(cut, 0u);
+  EXPECT_TRUE(first_done_at_return);
+  EXPECT_TRUE(first_destroyed_at_return);
+  ExpectAnswered(first, absl::StatusCode::kOk);
+  ExpectFinished({first});
+}
+
+TEST_F(BatchSchedulerTest, DrainRunsTasksQueuedBehindAnInlineRun) {
+  StartInline();
+  kernel_.Hold();
+  Record first;
+  std::thread runner = SubmitOnAnotherThread(&first);
+  kernel_.WaitForCalls(1);
+  Record a = Submit(2), b = Submit(3);
+  std::atomic<bool> drained{false};
+  size_t cut = 99;
+  std::thread drainer([&] {
+    cut = scheduler_->Drain();
+    drained = true;
+  });
+  while (!scheduler_->draining()) std::this_thread::yield();
+  EXPECT_TRUE(SchedulerThreadSleeps(
+      [&] { return drained.load() || kernel_.calls_begun() > 1; }));
+  EXPECT_FALSE(drained.load());
+  EXPECT_EQ(kernel_.calls_begun(), 1u);
+  kernel_.Release();
+  runner.join();
+  drainer.join();
+  EXPECT_EQ(cut, 0u);
+  for (const Record& r : {first, a, b}) {
+    EXPECT_EQ(r->status(), absl::OkStatus());
+    EXPECT_TRUE(r->destroyed());
+  }
+  ASSERT_EQ(kernel_.calls().size(), 2u);
+  EXPECT_EQ(CallInputs(1), (std::vector<const void*>{a->in, b->in}));
+  ExpectFinished({first, a, b});
+}
+
+TEST_F(BatchSchedulerTest, DrainTimeoutCutsWhatQueuedBehindAnInlineRun) {
+  StartInline();
+  kernel_.Hold();
+  Record first;
+  std::thread runner = SubmitOnAnotherThread(&first);
+  kernel_.WaitForCalls(1);
+  Record a = Submit(2), b = Submit(3);
+  std::atomic<bool> drained{false};
+  size_t cut = 99;
+  std::thread drainer([&] {
+    cut = scheduler_->Drain(100);
+    drained = true;
+  });
+  while (!scheduler_->draining()) std::this_thread::yield();
+  clock_.Advance(100);
+  // Time is up, but the inline run always finishes first.
+  EXPECT_TRUE(SchedulerThreadSleepsAgain([&] { return drained.load(); }));
+  EXPECT_FALSE(drained.load());
+  kernel_.Release();
+  runner.join();
+  drainer.join();
+  EXPECT_EQ(cut, 2u);
+  ExpectAnswered(first, absl::StatusCode::kOk);
+  for (const Record& r : {a, b}) {
+    ExpectAnswered(r, absl::StatusCode::kUnavailable);
+    EXPECT_EQ(r->status().message(), "server shut down before the call ran");
+  }
+  EXPECT_EQ(kernel_.calls().size(), 1u);
+  ExpectFinished({first, a, b});
+  EXPECT_EQ(observer_.rejections(RejectReason::kDraining), 2u);
+}
+
+// A task whose Done() runs `done` (which may call Schedule() or block), and
+// that sets `*destroyed` (if given) when destroyed.
+class ChainTask final : public BatchTask {
+ public:
+  explicit ChainTask(std::function<void(absl::Status)> done,
+                     std::atomic<bool>* destroyed = nullptr)
+      : done_(std::move(done)), destroyed_(destroyed) {
+    segment.dtype = kernel::DType::kFloat32;
+    segment.in = buffer_.data();
+    segment.out = buffer_.data();
+    segment.n = buffer_.size();
+    bytes = sizeof(buffer_);
+  }
+  ~ChainTask() override {
+    if (destroyed_ != nullptr) *destroyed_ = true;
+  }
+  void Done(absl::Status status) override { done_(std::move(status)); }
+
+ private:
+  std::function<void(absl::Status)> done_;
+  std::atomic<bool>* const destroyed_;
+  std::array<float, 4> buffer_{1, -2, 3, -4};
+};
+
+// Holds a thread (in a task's Done()) until Open().
+class Gate {
+ public:
+  // Marks the gate entered and blocks until Open().
+  void Pass() {
+    std::unique_lock<std::mutex> lock(mu_);
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return open_; });
+  }
+  void WaitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return entered_; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool open_ = false;
+};
+
+// An inline run's Done() is still running when the drain's time is up and
+// the tasks queued behind it are cut: Drain() still waits for that Done().
+TEST_F(BatchSchedulerTest, DrainWaitsForAnInlineDoneAfterTheCut) {
+  StartInline();
+  Gate gate;
+  absl::Status first_status = absl::UnknownError("not answered");
+  std::atomic<bool> first_destroyed{false};
+  std::unique_ptr<BatchTask> first = std::make_unique<ChainTask>(
+      [&](absl::Status status) {
+        first_status = std::move(status);
+        gate.Pass();
+      },
+      &first_destroyed);
+  kernel_.Hold();
+  std::thread runner([&] { EXPECT_TRUE(scheduler_->Schedule(first).ok()); });
+  kernel_.WaitForCalls(1);
+  Record a = Submit(2);
+  std::atomic<bool> drained{false};
+  bool destroyed_at_return = false;
+  size_t cut = 99;
+  std::thread drainer([&] {
+    cut = scheduler_->Drain(100);
+    destroyed_at_return = first_destroyed.load();
+    drained = true;
+  });
+  while (!scheduler_->draining()) std::this_thread::yield();
+  clock_.Advance(100);
+  kernel_.Release();
+  gate.WaitEntered();  // the kernel is free again, Done() is running
+  ExpectAnswered(a, absl::StatusCode::kUnavailable);
+  // The thread cut `a` and must now wait for Done() to return.
+  EXPECT_TRUE(SchedulerThreadSleeps([&] { return drained.load(); }));
+  EXPECT_FALSE(drained.load());
+  gate.Open();
+  runner.join();
+  drainer.join();
+  EXPECT_EQ(cut, 1u);
+  EXPECT_TRUE(first_status.ok()) << first_status;
+  EXPECT_TRUE(destroyed_at_return);
+  ExpectFinished({a});
+}
+
+TEST_F(BatchSchedulerTest, ScheduleFromAnInlineDoneQueues) {
+  StartInline();
+  absl::Status first_status = absl::UnknownError("not answered");
+  absl::Status follow_up_scheduled = absl::UnknownError("not scheduled");
+  Record follow_up;
+  std::unique_ptr<BatchTask> task =
+      std::make_unique<ChainTask>([&](absl::Status status) {
+        first_status = std::move(status);
+        TaskSpec spec;
+        spec.n = 3;
+        std::unique_ptr<BatchTask> next = MakeTask(spec, &follow_up);
+        follow_up_scheduled = scheduler_->Schedule(next);
+      });
+  ASSERT_TRUE(scheduler_->Schedule(task).ok());
+  // Both Done() and its Schedule() ran before the outer Schedule() returned.
+  EXPECT_TRUE(first_status.ok()) << first_status;
+  EXPECT_TRUE(follow_up_scheduled.ok()) << follow_up_scheduled;
+  ASSERT_NE(follow_up, nullptr);
+  // The follow-up queued: the scheduler thread ran it, not this stack.
+  ExpectAnswered(follow_up, absl::StatusCode::kOk);
+  EXPECT_NE(follow_up->done_thread(), std::this_thread::get_id());
+  const std::vector<std::thread::id> threads = kernel_.call_threads();
+  ASSERT_EQ(threads.size(), 2u);
+  EXPECT_EQ(threads[0], std::this_thread::get_id());
+  EXPECT_NE(threads[1], std::this_thread::get_id());
+  ExpectFinished({follow_up});
+  // Outside that Done(), this thread runs idle tasks inline again.
+  StartInline();
+  Record a = Submit(1);
+  EXPECT_EQ(a->done_thread(), std::this_thread::get_id());
+}
+
+TEST_F(BatchSchedulerTest, ObserverSeesInlineRuns) {
+  kernel_.set_micros_per_call(7);
+  StartInline();
+  TaskSpec spec;
+  spec.bytes = 5;
+  spec.n = 6;
+  Record a = Submit(spec);
+  ASSERT_TRUE(a->done());
+  Record cancelled;
+  std::unique_ptr<BatchTask> task = MakeTask(spec, &cancelled);
+  cancelled->cancel = true;
+  ASSERT_TRUE(scheduler_->Schedule(task).ok());
+  scheduler_.reset();
+  // An inline task never enters the queue.
+  EXPECT_TRUE(observer_.queue_states().empty());
+  EXPECT_EQ(observer_.dequeued(), (std::vector<int64_t>{0, 0}));
+  EXPECT_EQ(observer_.rejections(),
+            std::vector<RejectReason>{RejectReason::kCancelled});
+  const auto batches = observer_.batches();
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].requests, 1u);
+  EXPECT_EQ(batches[0].elements, 6u);
+  EXPECT_EQ(batches[0].reason, CloseReason::kIdle);
+  EXPECT_EQ(batches[0].kernel_micros, 7);
 }
 
 TEST(BatchSchedulerOptionsTest, ValidateNamesTheFlag) {

@@ -77,20 +77,21 @@ BatchScheduler::KernelFn StubKernel::Fn() {
 }
 
 void StubKernel::Run(const kernel::Segment* segments, size_t count) {
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    ++begun_;
-    calls_.emplace_back(segments, segments + count);
-    cv_.notify_all();
-    cv_.wait(lock, [this] { return !held_; });
-  }
-  for (size_t i = 0; i < count; ++i) ReferenceCompute(segments[i]);
   int64_t micros;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    const size_t index = begun_++;
+    calls_.emplace_back(segments, segments + count);
+    threads_.push_back(std::this_thread::get_id());
+    max_active_ = std::max(max_active_, ++active_);
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return !held_ || index < released_; });
     micros = micros_per_call_;
   }
+  for (size_t i = 0; i < count; ++i) ReferenceCompute(segments[i]);
   if (clock_ != nullptr && micros != 0) clock_->Advance(micros);
+  std::lock_guard<std::mutex> lock(mu_);
+  --active_;
 }
 
 void StubKernel::set_micros_per_call(int64_t micros) {
@@ -111,6 +112,14 @@ void StubKernel::Release() {
   cv_.notify_all();
 }
 
+void StubKernel::ReleaseBegun() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = begun_;
+  }
+  cv_.notify_all();
+}
+
 void StubKernel::WaitForCalls(size_t calls) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return begun_ >= calls; });
@@ -124,6 +133,16 @@ size_t StubKernel::calls_begun() {
 std::vector<std::vector<kernel::Segment>> StubKernel::calls() {
   std::lock_guard<std::mutex> lock(mu_);
   return calls_;
+}
+
+std::vector<std::thread::id> StubKernel::call_threads() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return threads_;
+}
+
+size_t StubKernel::max_concurrent_calls() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return max_active_;
 }
 
 void TaskRecord::WaitDone() {
@@ -156,6 +175,11 @@ int TaskRecord::done_calls_at_destruction() {
 std::vector<uint8_t> TaskRecord::output() {
   std::lock_guard<std::mutex> lock(mu);
   return result;
+}
+
+std::thread::id TaskRecord::done_thread() {
+  std::lock_guard<std::mutex> lock(mu);
+  return thread;
 }
 
 TestTask::TestTask(const TaskSpec& spec, std::shared_ptr<TaskRecord> record)
@@ -215,6 +239,7 @@ void TestTask::Done(absl::Status status) {
   std::lock_guard<std::mutex> lock(record_->mu);
   ++record_->calls;
   record_->last_status = std::move(status);
+  record_->thread = std::this_thread::get_id();
   record_->result = out_;
   record_->cv.notify_all();
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -38,11 +39,19 @@ class StubKernel {
   // Calls that begin from now on wait at their start until Release().
   void Hold();
   void Release();
+  // Lets the calls that have begun so far go on; later ones are still held
+  // (until Release()).
+  void ReleaseBegun();
   // Blocks until `calls` calls have begun.
   void WaitForCalls(size_t calls);
   size_t calls_begun();
   // The segments of every call that ran, in order.
   std::vector<std::vector<kernel::Segment>> calls();
+  // The thread each call ran on, in order.
+  std::vector<std::thread::id> call_threads();
+  // The most calls that were ever in progress at once (1 when the kernel was
+  // never entered concurrently).
+  size_t max_concurrent_calls();
 
  private:
   void Run(const kernel::Segment* segments, size_t count);
@@ -52,8 +61,12 @@ class StubKernel {
   int64_t micros_per_call_;
   std::condition_variable cv_;
   bool held_ = false;
+  size_t released_ = 0;  // calls with a lower index are not held
   size_t begun_ = 0;
+  size_t active_ = 0;
+  size_t max_active_ = 0;
   std::vector<std::vector<kernel::Segment>> calls_;
+  std::vector<std::thread::id> threads_;
 };
 
 // What happened to one TestTask; outlives it.
@@ -70,6 +83,8 @@ struct TaskRecord {
   bool destroyed();
   int done_calls_at_destruction();
   std::vector<uint8_t> output();
+  // The thread that called Done() (the last time).
+  std::thread::id done_thread();
 
   const void* in = nullptr;  // the task's buffers, for comparing to segments
   const void* out = nullptr;
@@ -80,6 +95,7 @@ struct TaskRecord {
   std::condition_variable cv;
   int calls = 0;
   absl::Status last_status;
+  std::thread::id thread;
   std::vector<uint8_t> result;
   bool gone = false;
   int calls_at_destruction = -1;
