@@ -4,7 +4,10 @@
 // refused. Checks the scheduler's invariants, not timing: every accepted task
 // answered exactly once and then destroyed, every refused task left with its
 // caller, batch limits kept, segments distinct, results correct, observer
-// counts consistent. Uses the real clock. Also built under ThreadSanitizer.
+// counts consistent, the kernel never entered twice at once. Each test runs
+// with and without a batch delay, and with run_inline_when_idle (where the
+// producers' own threads run some batches). Uses the real clock. Also built
+// under ThreadSanitizer.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -43,13 +47,25 @@ struct Submitted {
   absl::Status schedule_status;
 };
 
-class BatchSchedulerStressTest : public ::testing::TestWithParam<int64_t> {};
+struct StressConfig {
+  int64_t delay_micros;
+  bool run_inline;
+};
+
+class BatchSchedulerStressTest : public ::testing::TestWithParam<StressConfig> {
+ protected:
+  // Whether Schedule() may run tasks inline in this configuration.
+  static bool InlineActive() {
+    return GetParam().run_inline && GetParam().delay_micros == 0;
+  }
+};
 
 TEST_P(BatchSchedulerStressTest, ManyProducers) {
   BatchSchedulerOptions options;
   options.max_batch_requests = 8;
   options.max_batch_elements = 256;
-  options.max_batch_delay_micros = GetParam();
+  options.max_batch_delay_micros = GetParam().delay_micros;
+  options.run_inline_when_idle = GetParam().run_inline;
   options.max_queue_requests = 48;
   options.max_queue_bytes = 24 * 1024;
 
@@ -57,8 +73,11 @@ TEST_P(BatchSchedulerStressTest, ManyProducers) {
   size_t kernel_calls = 0;
   size_t kernel_segments = 0;
   std::vector<std::string> violations;
+  std::set<std::thread::id> kernel_threads;
+  std::atomic<int> in_kernel{0};
   auto kernel = [&](const kernel::Segment* segments, size_t count) {
     std::vector<std::string> found;
+    if (in_kernel.fetch_add(1) != 0) found.push_back("concurrent kernel call");
     size_t elements = 0;
     for (size_t i = 0; i < count; ++i) elements += segments[i].n;
     if (count == 0 || count > options.max_batch_requests) {
@@ -68,14 +87,20 @@ TEST_P(BatchSchedulerStressTest, ManyProducers) {
       found.push_back("batch of " + std::to_string(elements) + " elements");
     }
     for (size_t i = 0; i < count; ++i) {
+      // Empty tasks (n = 0) may all have a null buffer: nothing to share.
       for (size_t j = i + 1; j < count; ++j) {
-        if (segments[i].out == segments[j].out) found.push_back("shared out");
+        if (segments[i].n > 0 && segments[j].n > 0 &&
+            segments[i].out == segments[j].out) {
+          found.push_back("shared out");
+        }
       }
       ReferenceCompute(segments[i]);
     }
+    in_kernel.fetch_sub(1);
     std::lock_guard<std::mutex> lock(kernel_mu);
     ++kernel_calls;
     kernel_segments += count;
+    kernel_threads.insert(std::this_thread::get_id());
     violations.insert(violations.end(), found.begin(), found.end());
   };
 
@@ -201,8 +226,15 @@ TEST_P(BatchSchedulerStressTest, ManyProducers) {
     EXPECT_LE(state.requests, options.max_queue_requests);
     EXPECT_LE(state.bytes, options.max_queue_bytes);
   }
-  std::printf("accepted %zu refused %zu ok %zu dropped %zu batches %zu\n",
-              accepted, refused, ok, dropped, kernel_calls);
+  // Without inline runs only the scheduler thread calls the kernel. (With
+  // them, how many producers found the scheduler idle is up to timing.)
+  if (!InlineActive()) {
+    EXPECT_EQ(kernel_threads.size(), 1u);
+  }
+  std::printf(
+      "accepted %zu refused %zu ok %zu dropped %zu batches %zu "
+      "kernel threads %zu\n",
+      accepted, refused, ok, dropped, kernel_calls, kernel_threads.size());
 }
 
 // Drain() starts while the producers are still scheduling, with a short
@@ -213,12 +245,17 @@ TEST_P(BatchSchedulerStressTest, DrainRacesProducers) {
   BatchSchedulerOptions options;
   options.max_batch_requests = 4;
   options.max_batch_elements = 128;
-  options.max_batch_delay_micros = GetParam();
+  options.max_batch_delay_micros = GetParam().delay_micros;
+  options.run_inline_when_idle = GetParam().run_inline;
   // Room for every task: here only the drain refuses.
   options.max_queue_requests = size_t{kThreads} * kTasksPerThread;
   options.max_queue_bytes = size_t{1} << 30;
-  auto kernel = [](const kernel::Segment* segments, size_t count) {
+  std::atomic<int> in_kernel{0};
+  std::atomic<int> concurrent_calls{0};
+  auto kernel = [&](const kernel::Segment* segments, size_t count) {
+    if (in_kernel.fetch_add(1) != 0) concurrent_calls.fetch_add(1);
     for (size_t i = 0; i < count; ++i) ReferenceCompute(segments[i]);
+    in_kernel.fetch_sub(1);
   };
   RecordingObserver observer;
   auto scheduler = std::make_unique<BatchScheduler>(options, kernel,
@@ -276,14 +313,19 @@ TEST_P(BatchSchedulerStressTest, DrainRacesProducers) {
   }
   EXPECT_GT(accepted, 0u);
   EXPECT_EQ(cut, unavailable);
+  EXPECT_EQ(concurrent_calls.load(), 0);
   EXPECT_EQ(observer.dequeued().size(), accepted);
   std::printf("accepted %zu cut %zu\n", accepted, cut);
 }
 
-INSTANTIATE_TEST_SUITE_P(Delays, BatchSchedulerStressTest,
-                         ::testing::Values(0, 50), [](const auto& info) {
-                           return "delay" + std::to_string(info.param) + "us";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Delays, BatchSchedulerStressTest,
+    ::testing::Values(StressConfig{0, false}, StressConfig{50, false},
+                      StressConfig{0, true}, StressConfig{50, true}),
+    [](const auto& info) {
+      return "delay" + std::to_string(info.param.delay_micros) + "us" +
+             (info.param.run_inline ? "_inline" : "");
+    });
 
 }  // namespace
 }  // namespace relu::batching
