@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <sstream>
+#include <string>
 
 namespace relu::service {
 
@@ -66,6 +67,16 @@ void AddServerFlags(CLI::App& app, ServerOptions& o) {
        "Tensor bytes waiting for the kernel before new requests get "
        "RESOURCE_EXHAUSTED")
       ->check(CLI::Range(size_t{1}, size_t{1} << 40));
+  // A flag, not an option, so that it also works without a value. CLI11
+  // shows no default for flags: the help text says it.
+  app.add_flag("--inline-when-idle", o.batching.run_inline_when_idle,
+               std::string("Run a call on its gRPC thread when the kernel is "
+                           "idle, without the hand-off to the batch thread "
+                           "(default ") +
+                   (o.batching.run_inline_when_idle ? "true" : "false") +
+                   "; --inline-when-idle=false turns it off, and so does a "
+                   "batch delay)")
+      ->envname("RELU_INLINE_WHEN_IDLE");
 }
 
 std::string DescribeOptions(const ServerOptions& o) {
@@ -84,7 +95,9 @@ std::string DescribeOptions(const ServerOptions& o) {
       << " max_batch_elements=" << o.batching.max_batch_elements
       << " max_batch_delay_us=" << o.batching.max_batch_delay_micros
       << " max_queue_requests=" << o.batching.max_queue_requests
-      << " max_queue_bytes=" << o.batching.max_queue_bytes;
+      << " max_queue_bytes=" << o.batching.max_queue_bytes
+      << " inline_when_idle="
+      << (o.batching.run_inline_when_idle ? "true" : "false");
   return out.str();
 }
 

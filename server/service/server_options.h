@@ -14,6 +14,14 @@ class App;
 
 namespace relu::service {
 
+// The batcher's defaults, except that the server runs a call on its gRPC
+// thread when the kernel is idle (run_inline_when_idle, --inline-when-idle).
+inline batching::BatchSchedulerOptions ServerBatchingDefaults() {
+  batching::BatchSchedulerOptions options;
+  options.run_inline_when_idle = true;
+  return options;
+}
+
 struct ServerOptions {
   std::string grpc_address = "0.0.0.0:50051";
   std::string metrics_address = "0.0.0.0:9464";  // "off" = no listener
@@ -28,12 +36,15 @@ struct ServerOptions {
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
   int kernel_threads = 0;           // 0 = one per core
-  batching::BatchSchedulerOptions batching;
+  batching::BatchSchedulerOptions batching = ServerBatchingDefaults();
 };
 
 // Declares every option on `app` as --flag-name, each also read from the
 // environment variable RELU_FLAG_NAME, with its default from `options`.
-// Values land in `options` when `app` parses; CLI11 checks ranges.
+// Values land in `options` when `app` parses; CLI11 checks ranges. The one
+// boolean, --inline-when-idle, is a flag: alone it means true, and it takes
+// --inline-when-idle=false (or 0, off, no) and RELU_INLINE_WHEN_IDLE=false /
+// 0 / true / 1 as well.
 void AddServerFlags(CLI::App& app, ServerOptions& options);
 
 // "grpc_address=0.0.0.0:50051 max_message_bytes=268435456 ...": the
