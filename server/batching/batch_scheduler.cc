@@ -165,8 +165,9 @@ struct BatchScheduler::State {
   bool draining = false;                         // guarded by mu
   int64_t drain_deadline_micros = INT64_MAX;     // guarded by mu
   size_t cut_tasks = 0;                          // guarded by mu
-  // Whether a kernel call is in progress or about to start (a scheduler
-  // thread batch or an inline run); set by whoever will call the kernel.
+  // Whether the kernel is taken: by the scheduler thread from closing a batch
+  // until its tasks' Done() calls returned, or by an inline run until its
+  // kernel call returned. Set by whoever takes it.
   bool kernel_busy = false;  // guarded by mu
   // Tasks Schedule() is running inline and has not yet destroyed.
   size_t inline_runs = 0;  // guarded by mu
@@ -313,7 +314,12 @@ void BatchScheduler::State::Run() {
       if (observer != nullptr) {
         observer->OnDequeued(now - task->enqueue_micros);
       }
-      segments.push_back(task->segment);
+      if (task->pieces.empty()) {
+        segments.push_back(task->segment);
+      } else {
+        segments.insert(segments.end(), task->pieces.begin(),
+                        task->pieces.end());
+      }
     }
     const int64_t start = clock->NowMicros();
     kernel(segments.data(), segments.size());
@@ -321,10 +327,6 @@ void BatchScheduler::State::Run() {
     if (observer != nullptr) {
       observer->OnBatch(batch.size(), elements, reason, kernel_micros);
     }
-    // The kernel is free: an arrival may run inline while Done() runs here.
-    lock.lock();
-    kernel_busy = false;
-    lock.unlock();
     for (std::unique_ptr<BatchTask>& task : batch) {
       task->Done(absl::OkStatus());
       task.reset();
@@ -332,6 +334,9 @@ void BatchScheduler::State::Run() {
     batch.clear();
 
     lock.lock();
+    // Held through the Done() calls: under load, arrivals queue for the next
+    // batch instead of running one by one inline.
+    kernel_busy = false;
   }
   lock.unlock();
   AnswerDropped(dropped, now);
@@ -344,7 +349,11 @@ void BatchScheduler::State::RunInline(std::unique_ptr<BatchTask> task,
   if (!dropped.ok()) {
     if (observer != nullptr) observer->OnRejected(reason);
   } else {
-    kernel(&task->segment, 1);
+    if (task->pieces.empty()) {
+      kernel(&task->segment, 1);
+    } else {
+      kernel(task->pieces.data(), task->pieces.size());
+    }
     const int64_t kernel_micros = clock->NowMicros() - now_micros;
     if (observer != nullptr) {
       observer->OnBatch(1, task->segment.n, CloseReason::kIdle, kernel_micros);

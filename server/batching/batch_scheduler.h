@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "server/kernel/relu_kernel.h"
@@ -69,7 +70,12 @@ class BatchTask {
  public:
   virtual ~BatchTask() = default;
 
+  // The task's elements: `segment`, or, when `pieces` is not empty, the
+  // pieces in order (one tensor split across buffers, such as the slices
+  // gRPC received it in); segment.n is then their total, counted against
+  // max_batch_elements, and segment.in/out are unused.
   kernel::Segment segment;
+  std::vector<kernel::Segment> pieces;
   size_t bytes = 0;                     // counted against max_queue_bytes
   int64_t deadline_micros = INT64_MAX;  // in Clock time; INT64_MAX = none
   int64_t enqueue_micros = 0;           // set by Schedule()
@@ -143,11 +149,11 @@ struct BatchSchedulerOptions {
   size_t max_queue_bytes = size_t{1} << 30;  // >= 1
   // When true and max_batch_delay_micros is 0, Schedule() runs a task on its
   // caller's thread if it finds the scheduler idle: not draining, the queue
-  // empty, and the kernel not running (neither a scheduler-thread batch nor
-  // another inline run). The queue limits are checked first as for any task
-  // (so a task over max_queue_bytes is refused even then), but an inline task
-  // is never counted in the queue. A delay above 0 means batches should wait
-  // to grow, so it turns this off.
+  // empty, no batch running on the scheduler thread (kernel or Done() calls),
+  // no other inline run in the kernel. The queue limits are checked first as
+  // for any task (so a task over max_queue_bytes is refused even then), but an
+  // inline task is never counted in the queue. A delay above 0 means batches
+  // should wait to grow, so it turns this off.
   bool run_inline_when_idle = false;
 };
 
@@ -165,23 +171,24 @@ absl::Status ValidateOptions(const BatchSchedulerOptions& options);
 // scheduler is draining (kIdle), when the delay has passed since the oldest
 // queued task's Schedule() (kDelay), else Clock::WaitUntil() that moment or
 // the next arrival and look again. Then, outside the lock: answer the dropped
-// tasks, run the kernel on the batch's segments, report OnBatch, mark the
-// kernel free, call Done(OK) on each task in arrival order and destroy it.
+// tasks, run the kernel on the batch's segments, report OnBatch, call Done(OK)
+// on each task in arrival order and destroy it.
 //
 // With run_inline_when_idle, Schedule() may instead run a task as a batch of
 // one on its caller's thread (see BatchSchedulerOptions). Only one kernel
 // call is ever in progress: while an inline run is in the kernel, arrivals
 // queue and the scheduler thread waits for it to end before it forms their
-// batch; while a scheduler-thread batch is in the kernel, Schedule() queues.
-// An inline run marks the kernel free before its task's Done(), so tasks that
-// queued behind it start their batch while Done() runs.
+// batch; while a scheduler-thread batch runs, kernel and Done() calls, every
+// Schedule() queues (so under load tasks keep forming batches). An inline run
+// frees the kernel before its task's Done(), so tasks that queued behind it
+// start their batch while that Done() runs.
 class BatchScheduler {
  public:
   // Runs one batch; returns when every segment is written. Called on the
   // scheduler's thread, or with run_inline_when_idle on a Schedule() caller's
   // thread (a batch of one); never concurrently with itself; must not throw.
-  // The segments (in arrival order) are those of the tasks, untouched: no
-  // tensor data is copied.
+  // The segments (in arrival order) are those of the tasks (each task's
+  // `segment`, or its `pieces`), untouched: no tensor data is copied.
   using KernelFn = std::function<void(const kernel::Segment*, size_t)>;
 
   // `clock` and `observer` (nullable) must outlive the scheduler. Starts the
