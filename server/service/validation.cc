@@ -86,6 +86,11 @@ absl::StatusOr<TensorSize> ValidateTensorSize(kernel::DType dtype,
 
 absl::StatusOr<ValidatedRequest> ValidateRequest(
     const v1::ApplyReLURequest& request) {
+  return ValidateRequest(request, request.tensor().data().size());
+}
+
+absl::StatusOr<ValidatedRequest> ValidateRequest(
+    const v1::ApplyReLURequest& request, size_t data_bytes) {
   ValidatedRequest out;
   out.params = ParamsFromProto(request.params());
   if (absl::Status s = ValidateParamsStatus(out.params); !s.ok()) return s;
@@ -97,7 +102,7 @@ absl::StatusOr<ValidatedRequest> ValidateRequest(
   if (!dtype.ok()) return dtype.status();
   out.dtype = *dtype;
   absl::StatusOr<TensorSize> size = ValidateTensorSize(
-      out.dtype, tensor.shape(), tensor.data().size(), TensorFieldNames());
+      out.dtype, tensor.shape(), data_bytes, TensorFieldNames());
   if (!size.ok()) return size.status();
   out.elements = size->elements;
   out.bytes = size->bytes;

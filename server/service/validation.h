@@ -26,6 +26,10 @@ struct ValidatedRequest {
 // float32 needs 24 (6 elements x 4 bytes)".
 absl::StatusOr<ValidatedRequest> ValidateRequest(
     const v1::ApplyReLURequest& request);
+// The same for a request whose tensor.data, `data_bytes` long, is kept apart
+// (request.tensor().data() is not read).
+absl::StatusOr<ValidatedRequest> ValidateRequest(
+    const v1::ApplyReLURequest& request, size_t data_bytes);
 
 // How the checks below name a tensor's fields in their messages: ApplyReLU's
 // are the defaults; ModelInfer names its own ("inputs[0].shape",

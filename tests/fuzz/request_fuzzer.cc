@@ -1,21 +1,26 @@
-// Fuzzes the request path from raw bytes, as relu-server runs it: protobuf
-// parse of relu.v1.ApplyReLURequest, ValidateRequest, the kernel on the
-// decoded tensor, the response. Oracles beyond "no crash, no sanitizer
-// report":
+// Fuzzes the request path from raw bytes, as relu-server runs it: the
+// wire-level parse of relu.v1.ApplyReLURequest (request_wire.h), which must
+// agree with protobuf's parse however the bytes are split, ValidateRequest, the
+// kernel on the decoded tensor, the response. Oracles beyond "no crash, no
+// sanitizer report":
 //  - validation either accepts a request whose data size is exactly
 //    elements x element size, or refuses it with INVALID_ARGUMENT and a
 //    message;
 //  - every supported ISA path and the threaded Kernel give the scalar path's
 //    output bit for bit (any NaN matches any NaN), in place and out of place;
-//  - the response serializes and parses back to the same tensor.
+//  - the response serializes and parses back to the same tensor, and its
+//    bytes are EncodeResponsePrefix's followed by the data.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "relu/v1/relu.pb.h"
 #include "server/kernel/relu_kernel.h"
+#include "server/service/request_wire.h"
 #include "server/service/validation.h"
 #include "tests/reliability/reference.h"
 
@@ -34,7 +39,31 @@ void Check(bool ok, const char* what) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   relu::v1::ApplyReLURequest request;
-  if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
+  const bool parses = request.ParseFromArray(data, static_cast<int>(size));
+
+  // relu-server's parse, over the bytes cut as the network might cut them.
+  const size_t chunk_size = 1 + size % 17;
+  std::vector<absl::string_view> chunks;
+  for (size_t at = 0; at < size; at += chunk_size) {
+    chunks.emplace_back(reinterpret_cast<const char*>(data) + at,
+                        std::min(chunk_size, size - at));
+  }
+  relu::service::WireRequest wire_request;
+  Check(relu::service::ParseApplyReLURequest(chunks, &wire_request) == parses,
+        "wire parse and protobuf disagree on validity");
+  if (!parses) return 0;
+  std::string wire_data;
+  for (absl::string_view piece : wire_request.data) {
+    wire_data.append(piece.data(), piece.size());
+  }
+  Check(wire_data == request.tensor().data() &&
+            wire_request.data_bytes == wire_data.size(),
+        "wire parse: tensor.data differs from protobuf's");
+  relu::v1::ApplyReLURequest without_data = request;
+  if (without_data.has_tensor()) without_data.mutable_tensor()->clear_data();
+  Check(wire_request.fields.SerializeAsString() ==
+            without_data.SerializeAsString(),
+        "wire parse: fields differ from protobuf's");
 
   absl::StatusOr<relu::service::ValidatedRequest> valid =
       relu::service::ValidateRequest(request);
@@ -81,7 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     options.threads = 2;
     return new relu::kernel::Kernel(options);
   }();
-  // The service's way: the response owns the request's buffer, in place.
+  // The response, computed in place by the threaded kernel.
   relu::v1::ApplyReLUResponse response;
   relu::v1::Tensor* out = response.mutable_tensor();
   out->set_dtype(request.tensor().dtype());
@@ -100,5 +129,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(parsed.tensor().data() == buffer, "response data changed on the wire");
   Check(parsed.tensor().shape_size() == request.tensor().shape_size(),
         "response shape changed");
+  Check(relu::service::EncodeResponsePrefix(out->dtype(), out->shape(),
+                                            buffer.size()) +
+                buffer ==
+            wire,
+        "EncodeResponsePrefix + data differs from protobuf's serialization");
   return 0;
 }

@@ -1,0 +1,257 @@
+#include "server/service/request_wire.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "google/protobuf/io/coded_stream.h"
+
+namespace relu::service {
+namespace {
+
+using google::protobuf::io::CodedOutputStream;
+
+// Wire types and the field numbers read here (relu.proto).
+constexpr uint32_t kVarint = 0;
+constexpr uint32_t kFixed64 = 1;
+constexpr uint32_t kLengthDelimited = 2;
+constexpr uint32_t kFixed32 = 5;
+constexpr uint32_t kTensorField = 1;  // ApplyReLURequest.tensor
+constexpr uint32_t kDataField = 3;    // Tensor.data
+// ApplyReLUResponse.tensor and Tensor's fields, for the response prefix.
+constexpr uint8_t kResponseTensorTag = (1 << 3) | kLengthDelimited;
+constexpr uint8_t kDTypeTag = (1 << 3) | kVarint;
+constexpr uint8_t kShapeTag = (2 << 3) | kLengthDelimited;
+constexpr uint8_t kDataTag = (kDataField << 3) | kLengthDelimited;
+
+void AppendVarint(uint64_t value, std::string* out) {
+  uint8_t bytes[10];
+  uint8_t* end = CodedOutputStream::WriteVarint64ToArray(value, bytes);
+  out->append(reinterpret_cast<const char*>(bytes), end - bytes);
+}
+
+// Reads forward through a message split into chunks, never past limit().
+class ChunkReader {
+ public:
+  explicit ChunkReader(absl::Span<const absl::string_view> chunks)
+      : chunks_(chunks) {
+    for (absl::string_view chunk : chunks) limit_ += chunk.size();
+  }
+
+  size_t position() const { return position_; }
+  size_t limit() const { return limit_; }
+  void set_limit(size_t limit) { limit_ = limit; }
+  bool AtLimit() const { return position_ == limit_; }
+
+  // Reads a varint of at most 10 bytes, appending its bytes to `raw`.
+  bool ReadVarint(uint64_t* value, std::string* raw) {
+    uint64_t result = 0;
+    for (int i = 0; i < 10; ++i) {
+      char byte = 0;
+      if (!Read(1, [&](absl::string_view piece) { byte = piece[0]; })) {
+        return false;
+      }
+      raw->push_back(byte);
+      result |= uint64_t{static_cast<uint8_t>(byte) & 0x7fu} << (7 * i);
+      if ((static_cast<uint8_t>(byte) & 0x80u) == 0) {
+        *value = result;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Appends the next `n` bytes to `out`.
+  bool CopyTo(size_t n, std::string* out) {
+    return Read(n, [out](absl::string_view piece) {
+      out->append(piece.data(), piece.size());
+    });
+  }
+
+  // Appends views of the next `n` bytes to `out`.
+  bool ViewTo(size_t n, std::vector<absl::string_view>* out) {
+    return Read(n, [out](absl::string_view piece) { out->push_back(piece); });
+  }
+
+ private:
+  // Passes the next `n` bytes to `sink` in pieces, one per chunk they span;
+  // false (and nothing read) when fewer than `n` remain before limit().
+  template <typename Sink>
+  bool Read(size_t n, Sink sink) {
+    if (n > limit_ - position_) return false;
+    position_ += n;
+    while (n > 0) {
+      const absl::string_view chunk = chunks_[chunk_];
+      const size_t take = std::min(n, chunk.size() - offset_);
+      if (take > 0) sink(chunk.substr(offset_, take));
+      n -= take;
+      offset_ += take;
+      if (offset_ == chunk.size()) {
+        ++chunk_;
+        offset_ = 0;
+      }
+    }
+    return true;
+  }
+
+  absl::Span<const absl::string_view> chunks_;
+  size_t chunk_ = 0;   // chunks_[chunk_] holds the next byte
+  size_t offset_ = 0;  // within chunks_[chunk_]
+  size_t position_ = 0;
+  size_t limit_ = 0;
+};
+
+// One field's tag, already read.
+struct Tag {
+  uint32_t field = 0;
+  uint32_t wire_type = 0;
+  std::string raw;  // its bytes on the wire
+};
+
+// Reads the next tag. False for a cut-off or malformed tag, and for wire
+// types other than varint, fixed64, length-delimited and fixed32 (groups
+// included): those are left to protobuf's own parser.
+bool ReadTag(ChunkReader& reader, Tag* tag) {
+  uint64_t value = 0;
+  tag->raw.clear();
+  if (!reader.ReadVarint(&value, &tag->raw)) return false;
+  if (value > std::numeric_limits<uint32_t>::max()) return false;
+  tag->field = static_cast<uint32_t>(value >> 3);
+  tag->wire_type = static_cast<uint32_t>(value & 7);
+  if (tag->field == 0) return false;
+  return tag->wire_type == kVarint || tag->wire_type == kFixed64 ||
+         tag->wire_type == kLengthDelimited || tag->wire_type == kFixed32;
+}
+
+// Reads a length prefix and checks it fits before the reader's limit.
+bool ReadLength(ChunkReader& reader, std::string* raw, size_t* length) {
+  uint64_t value = 0;
+  if (!reader.ReadVarint(&value, raw)) return false;
+  if (value > static_cast<uint64_t>(std::numeric_limits<int32_t>::max()) ||
+      value > reader.limit() - reader.position()) {
+    return false;
+  }
+  *length = static_cast<size_t>(value);
+  return true;
+}
+
+// Copies the value of a field whose tag is read (its bytes appended to `out`
+// after the tag's).
+bool CopyField(ChunkReader& reader, const Tag& tag, std::string* out) {
+  out->append(tag.raw);
+  switch (tag.wire_type) {
+    case kVarint: {
+      uint64_t ignored = 0;
+      return reader.ReadVarint(&ignored, out);
+    }
+    case kFixed64:
+      return reader.CopyTo(8, out);
+    case kFixed32:
+      return reader.CopyTo(4, out);
+    case kLengthDelimited: {
+      size_t length = 0;
+      return ReadLength(reader, out, &length) && reader.CopyTo(length, out);
+    }
+  }
+  return false;
+}
+
+// Reads a Tensor of `length` bytes: tensor.data as views into `data`, the
+// other fields copied to `fields`. False for a layout left to protobuf.
+bool ReadTensor(ChunkReader& reader, size_t length, std::string* fields,
+                std::vector<absl::string_view>* data, size_t* data_bytes) {
+  const size_t outer_limit = reader.limit();
+  reader.set_limit(reader.position() + length);
+  bool seen_data = false;
+  Tag tag;
+  while (!reader.AtLimit()) {
+    if (!ReadTag(reader, &tag)) return false;
+    if (tag.field == kDataField && tag.wire_type == kLengthDelimited) {
+      std::string ignored;
+      if (seen_data || !ReadLength(reader, &ignored, data_bytes) ||
+          !reader.ViewTo(*data_bytes, data)) {
+        return false;
+      }
+      seen_data = true;
+    } else if (!CopyField(reader, tag, fields)) {
+      return false;
+    }
+  }
+  reader.set_limit(outer_limit);
+  return true;
+}
+
+// The in-place reading of ParseApplyReLURequest; false when the layout is
+// left to protobuf (`out` may then hold a partial result).
+bool ReadInPlace(absl::Span<const absl::string_view> chunks, WireRequest* out) {
+  ChunkReader reader(chunks);
+  std::string fields;  // the request without tensor.data
+  bool seen_tensor = false;
+  Tag tag;
+  while (!reader.AtLimit()) {
+    if (!ReadTag(reader, &tag)) return false;
+    if (tag.field != kTensorField || tag.wire_type != kLengthDelimited) {
+      if (!CopyField(reader, tag, &fields)) return false;
+      continue;
+    }
+    size_t length = 0;
+    std::string ignored;
+    if (seen_tensor || !ReadLength(reader, &ignored, &length)) return false;
+    seen_tensor = true;
+    std::string tensor;
+    if (!ReadTensor(reader, length, &tensor, &out->data, &out->data_bytes)) {
+      return false;
+    }
+    fields.append(tag.raw);
+    AppendVarint(tensor.size(), &fields);
+    fields.append(tensor);
+  }
+  return out->fields.ParseFromString(fields);
+}
+
+}  // namespace
+
+bool ParseApplyReLURequest(absl::Span<const absl::string_view> chunks,
+                           WireRequest* out) {
+  if (ReadInPlace(chunks, out)) return true;
+  // Anything else: protobuf's parse of the whole message decides.
+  out->data.clear();
+  out->data_bytes = 0;
+  std::string whole;
+  for (absl::string_view chunk : chunks)
+    whole.append(chunk.data(), chunk.size());
+  if (!out->fields.ParseFromString(whole)) return false;
+  if (out->fields.has_tensor()) {
+    out->owned_data.swap(*out->fields.mutable_tensor()->mutable_data());
+  }
+  out->data_bytes = out->owned_data.size();
+  if (!out->owned_data.empty()) out->data.push_back(out->owned_data);
+  return true;
+}
+
+std::string EncodeResponsePrefix(int dtype, absl::Span<const int64_t> shape,
+                                 size_t data_bytes) {
+  std::string tensor;
+  if (dtype != 0) {
+    tensor.push_back(static_cast<char>(kDTypeTag));
+    AppendVarint(static_cast<uint64_t>(static_cast<int64_t>(dtype)), &tensor);
+  }
+  if (!shape.empty()) {
+    std::string packed;
+    for (int64_t dim : shape) AppendVarint(static_cast<uint64_t>(dim), &packed);
+    tensor.push_back(static_cast<char>(kShapeTag));
+    AppendVarint(packed.size(), &tensor);
+    tensor += packed;
+  }
+  if (data_bytes > 0) {
+    tensor.push_back(static_cast<char>(kDataTag));
+    AppendVarint(data_bytes, &tensor);
+  }
+  std::string out;
+  out.push_back(static_cast<char>(kResponseTensorTag));
+  AppendVarint(tensor.size() + data_bytes, &out);
+  out += tensor;
+  return out;
+}
+
+}  // namespace relu::service

@@ -1,0 +1,53 @@
+// ApplyReLU's messages at the wire level, so that tensor bytes are touched
+// once per call: the request's tensor.data is read where gRPC received it
+// (no parse copy), and the response is written as wire bytes around the
+// kernel's output (no serialize copy).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "relu/v1/relu.pb.h"
+
+namespace relu::service {
+
+// An ApplyReLURequest whose tensor.data stays in the received bytes.
+struct WireRequest {
+  // Every field of the request but tensor.data, which is left empty.
+  v1::ApplyReLURequest fields;
+  // tensor.data, in order: views into the chunks given to
+  // ParseApplyReLURequest, or into `owned_data`.
+  std::vector<absl::string_view> data;
+  size_t data_bytes = 0;
+  // tensor.data when it had to be copied (see ParseApplyReLURequest).
+  std::string owned_data;
+};
+
+// Parses the serialized ApplyReLURequest made of `chunks` (the received
+// slices, in order) into `out`, which must be empty and must not move while
+// out->data is in use. Returns false, as protobuf's parser would, when the
+// bytes are not a valid ApplyReLURequest.
+//
+// The result equals protobuf's parse of the concatenated chunks, with
+// tensor.data split off. A request with at most one `tensor` field and at
+// most one `data` field in it, and no groups (every message protobuf itself
+// writes), is read in place: the other fields are copied out and parsed by
+// protobuf, and out->data points into `chunks`. Any other layout falls back
+// to protobuf's parse of the whole message, and its data is moved into
+// out->owned_data.
+bool ParseApplyReLURequest(absl::Span<const absl::string_view> chunks,
+                           WireRequest* out);
+
+// The wire bytes of an ApplyReLUResponse holding a tensor of `dtype`,
+// `shape` and `data_bytes` bytes of data, up to the data itself, which
+// follows on the wire. Byte for byte protobuf's own serialization of that
+// message (proto3: dtype 0, an empty shape and empty data are left out; the
+// shape is packed).
+std::string EncodeResponsePrefix(int dtype, absl::Span<const int64_t> shape,
+                                 size_t data_bytes);
+
+}  // namespace relu::service
