@@ -1,5 +1,5 @@
-// The serving loop the benchmark's servers share (relu_echo_server,
-// relu_raw_server): one service on one port until SIGINT or SIGTERM.
+// The benchmark servers' serving loop (relu_echo_server): one service on one
+// port until SIGINT or SIGTERM.
 #pragma once
 
 #include <signal.h>

@@ -21,7 +21,7 @@ declare -A ARGV=(
   [relu]="$RELU"
   [relu-nobatch]="$RELU --max-batch-requests 1"
   [relu-1thread]="$RELU --kernel-threads 1"
-  [relu-raw]="$B/bench/raw/relu_raw_server --grpc-address 127.0.0.1:0"
+  [relu-noinline]="$RELU --inline-when-idle=false"
 )
 for name in ${SERVERS:-echo relu relu-nobatch relu-1thread}; do  # one at a time
   log=$OUT/$name.log

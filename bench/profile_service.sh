@@ -24,7 +24,7 @@ declare -A ARGV=(
   [echo]="$B/bench/echo/relu_echo_server --grpc-address 127.0.0.1:0"
   [relu]="$B/server/relu-server --grpc-address 127.0.0.1:0 --metrics-address off"
   [relu-nobatch]="$B/server/relu-server --grpc-address 127.0.0.1:0 --metrics-address off --max-batch-requests 1"
-  [relu-raw]="$B/bench/raw/relu_raw_server --grpc-address 127.0.0.1:0"
+  [relu-noinline]="$B/server/relu-server --grpc-address 127.0.0.1:0 --metrics-address off --inline-when-idle=false"
 )
 SERVERS=${SERVERS:-echo relu relu-nobatch}
 

@@ -273,7 +273,8 @@ def main():
                              "%s)" % DEFAULT_CELLS)
     parser.add_argument("--servers", default="echo,relu,relu-nobatch,python",
                         help="which servers (echo is always run: the floor); "
-                             "relu-raw adds bench/raw's relu_raw_server")
+                             "relu-noinline adds relu-server "
+                             "--inline-when-idle=false")
     args = parser.parse_args()
 
     # SIGTERM unwinds like Ctrl-C, so the servers are stopped.
@@ -289,9 +290,8 @@ def main():
                 any_port,
         "relu": relu,
         "relu-nobatch": relu + ["--max-batch-requests", "1"],
-        # The raw ByteBuffer ApplyReLU (bench/raw), opt-in: --servers ...,relu-raw
-        "relu-raw": [os.path.join(b, "bench", "raw", "relu_raw_server")] +
-                    any_port,
+        # Every call through the batch thread, opt-in: --servers ...,relu-noinline
+        "relu-noinline": relu + ["--inline-when-idle=false"],
         "python": ["/usr/bin/python3",
                    os.path.join(here, "python", "relu_server.py"),
                    "--stubs-dir", os.path.join(b, "bench", "python", "gen")] +

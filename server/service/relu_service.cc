@@ -1,53 +1,219 @@
 #include "server/service/relu_service.h"
 
-#include <chrono>
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "server/service/call.h"
+#include "server/service/request_wire.h"
 #include "server/service/validation.h"
-#include "spdlog/spdlog.h"
 
 namespace relu::service {
+namespace {
+
+// The response goes out as a slice with the message's header followed by the
+// data in slices of this size, as protobuf's serializer writes large messages
+// for gRPC: allocations of this size are reused from the heap, where one
+// allocation of a whole 64 MiB tensor would be fresh pages on every call. A
+// multiple of every element size.
+constexpr size_t kOutputSliceBytes = size_t{1} << 20;
+
+// The call's reactor: counts the call in `calls` until gRPC is done with it.
+class ApplyReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit ApplyReactor(CallTracker* calls) : calls_(calls) {
+    calls_->CallStarted();
+  }
+  void OnDone() override {
+    calls_->CallEnded();
+    delete this;
+  }
+
+ private:
+  CallTracker* const calls_;
+};
+
+// One ApplyReLU call from its parse to its answer. It holds the received
+// slices, which the kernel reads tensor.data from, and the response's slices,
+// which the kernel writes; `pieces` pair them up.
+class ApplyCall final : public batching::BatchTask {
+ public:
+  ApplyCall(grpc::CallbackServerContext* context, grpc::ByteBuffer* response,
+            CallFinisher finisher)
+      : context_(context), response_(response), finisher_(finisher) {}
+
+  // Reads and checks the request and lays out the response. On OK, `segment`
+  // describes the whole tensor (its pointers unused) and `pieces` the
+  // kernel's work; the call is ready to schedule, or, with no elements, to
+  // finish.
+  absl::Status Prepare(const grpc::ByteBuffer& request);
+
+  bool IsCancelled() const override { return context_->IsCancelled(); }
+  void Done(absl::Status status) override {
+    if (status.ok()) {
+      *response_ = grpc::ByteBuffer(output_.data(), output_.size());
+    }
+    finisher_.Finish(status);
+  }
+
+ private:
+  // Allocates a response slice of `size` bytes; returns where it starts.
+  char* AddOutputSlice(size_t size);
+  // The response slices: `prefix`, then `data_bytes` of room in slices that
+  // start 64-byte aligned.
+  void AllocateOutput(const std::string& prefix, size_t data_bytes);
+  // Where tensor.data's byte `offset` goes in the response.
+  char* OutputAt(size_t offset) const {
+    return output_data_[offset / kOutputSliceBytes] +
+           offset % kOutputSliceBytes;
+  }
+  // Fills `pieces`: runs of whole elements that lie in one received slice
+  // and one response slice. An element split across received slices is
+  // joined in `straddled_` first.
+  void PlanPieces(kernel::DType dtype, const kernel::Params& params);
+
+  grpc::CallbackServerContext* const context_;
+  grpc::ByteBuffer* const response_;
+  CallFinisher finisher_;
+  std::vector<grpc::Slice> received_;
+  WireRequest request_;
+  std::vector<grpc::Slice> output_;
+  std::vector<char*> output_data_;  // where each slice's share of data starts
+  std::vector<uint64_t> straddled_;
+};
+
+absl::Status ApplyCall::Prepare(const grpc::ByteBuffer& request) {
+  if (!request.Dump(&received_).ok()) {
+    return absl::InvalidArgumentError(
+        "request is not a valid relu.v1.ApplyReLURequest: its compressed "
+        "bytes cannot be decompressed");
+  }
+  std::vector<absl::string_view> chunks;
+  chunks.reserve(received_.size());
+  size_t received_bytes = 0;
+  for (const grpc::Slice& slice : received_) {
+    chunks.emplace_back(reinterpret_cast<const char*>(slice.begin()),
+                        slice.size());
+    received_bytes += slice.size();
+  }
+  if (!ParseApplyReLURequest(chunks, &request_)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request is not a valid relu.v1.ApplyReLURequest: "
+                     "protobuf cannot parse its ",
+                     received_bytes, " bytes"));
+  }
+  absl::StatusOr<ValidatedRequest> valid =
+      ValidateRequest(request_.fields, request_.data_bytes);
+  if (!valid.ok()) return valid.status();
+  finisher_.SetTensor(valid->dtype, valid->elements, valid->bytes);
+
+  const v1::Tensor& tensor = request_.fields.tensor();
+  AllocateOutput(
+      EncodeResponsePrefix(tensor.dtype(), tensor.shape(), valid->bytes),
+      valid->bytes);
+  PlanPieces(valid->dtype, valid->params);
+  segment = {valid->dtype, valid->params, nullptr, nullptr, valid->elements};
+  bytes = valid->bytes;
+  return absl::OkStatus();
+}
+
+char* ApplyCall::AddOutputSlice(size_t size) {
+  // Our own allocation, aligned for the kernel's (streaming) vector stores;
+  // gRPC frees it with the slice.
+  constexpr size_t kAlign = 64;
+  const size_t rounded = (size + kAlign - 1) / kAlign * kAlign;
+  void* start = std::aligned_alloc(kAlign, std::max(rounded, kAlign));
+  if (start == nullptr) throw std::bad_alloc();
+  output_.emplace_back(start, size, [](void* p, size_t) { std::free(p); });
+  return static_cast<char*>(start);
+}
+
+void ApplyCall::AllocateOutput(const std::string& prefix, size_t data_bytes) {
+  output_.emplace_back(prefix);
+  for (size_t done = 0; done < data_bytes; done += kOutputSliceBytes) {
+    output_data_.push_back(
+        AddOutputSlice(std::min(kOutputSliceBytes, data_bytes - done)));
+  }
+}
+
+void ApplyCall::PlanPieces(kernel::DType dtype, const kernel::Params& params) {
+  const size_t element_size = kernel::ElementSize(dtype);
+  size_t out_offset = 0;
+  // Adds pieces for `size` bytes (whole elements) read from `in`, cut where
+  // a response slice ends (slice sizes are multiples of the element size).
+  auto add = [&](const char* in, size_t size) {
+    while (size > 0) {
+      const size_t room = kOutputSliceBytes - out_offset % kOutputSliceBytes;
+      const size_t take = std::min(room, size);
+      pieces.push_back(
+          {dtype, params, in, OutputAt(out_offset), take / element_size});
+      in += take;
+      size -= take;
+      out_offset += take;
+    }
+  };
+  // At most one split element per received slice: no reallocation below.
+  straddled_.reserve(request_.data.size());
+  size_t joined = 0;  // bytes of straddled_.back() gathered so far
+  for (absl::string_view chunk : request_.data) {
+    if (joined > 0) {
+      const size_t take = std::min(element_size - joined, chunk.size());
+      std::memcpy(reinterpret_cast<char*>(&straddled_.back()) + joined,
+                  chunk.data(), take);
+      joined += take;
+      chunk.remove_prefix(take);
+      if (joined < element_size) continue;
+      add(reinterpret_cast<const char*>(&straddled_.back()), element_size);
+      joined = 0;
+    }
+    const size_t whole = chunk.size() / element_size * element_size;
+    add(chunk.data(), whole);
+    if (whole < chunk.size()) {
+      straddled_.push_back(0);
+      joined = chunk.size() - whole;
+      std::memcpy(&straddled_.back(), chunk.data() + whole, joined);
+    }
+  }
+}
+
+}  // namespace
 
 ReluServiceImpl::ReluServiceImpl(batching::BatchScheduler* scheduler,
                                  metrics::ServerMetrics* metrics,
                                  CallTracker* calls)
-    : scheduler_(scheduler), metrics_(metrics), calls_(calls) {
-  SetMessageAllocatorFor_ApplyReLU(&allocator_);
-}
+    : scheduler_(scheduler), metrics_(metrics), calls_(calls) {}
 
 grpc::ServerUnaryReactor* ReluServiceImpl::ApplyReLU(
-    grpc::CallbackServerContext* context, const v1::ApplyReLURequest*,
-    v1::ApplyReLUResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  auto* reactor = new ApplyReactor(calls_);
   CallFinisher finisher(reactor, metrics_, metrics::Method::kApplyReLU);
   if (calls_->draining()) {
     metrics_->OnRejected(batching::RejectReason::kDraining);
     return finisher.Finish(absl::UnavailableError("server is draining"));
   }
-  // The allocator above made the messages, so the request is ours to change.
-  v1::ApplyReLURequest* request = decltype(allocator_)::MutableRequest(context);
-  absl::StatusOr<ValidatedRequest> valid = ValidateRequest(*request);
-  if (!valid.ok()) {
+  auto call = std::make_unique<ApplyCall>(context, response, finisher);
+  absl::Status prepared = call->Prepare(*request);
+  if (!prepared.ok()) {
     metrics_->OnInvalid();
-    return finisher.Finish(valid.status());
+    return finisher.Finish(prepared);
   }
-  finisher.SetTensor(valid->dtype, valid->elements, valid->bytes);
-
-  v1::Tensor* out = response->mutable_tensor();
-  out->set_dtype(request->tensor().dtype());
-  out->mutable_shape()->Swap(request->mutable_tensor()->mutable_shape());
-  out->mutable_data()->swap(*request->mutable_tensor()->mutable_data());
-  if (valid->elements == 0) return finisher.Finish(absl::OkStatus());
-
-  std::unique_ptr<batching::BatchTask> task =
-      std::make_unique<CallTask>(context, finisher);
-  std::string& data = *out->mutable_data();
-  task->segment = {valid->dtype, valid->params, data.data(), data.data(),
-                   valid->elements};
-  task->bytes = valid->bytes;
-  task->deadline_micros = DeadlineMicros(*context, *batching::Clock::Real());
+  if (call->segment.n == 0) {
+    call->Done(absl::OkStatus());
+    return reactor;
+  }
+  call->deadline_micros = DeadlineMicros(*context, *batching::Clock::Real());
+  std::unique_ptr<batching::BatchTask> task = std::move(call);
+  // Refused, the task is still ours: it answers with the refusal.
   absl::Status scheduled = scheduler_->Schedule(task);
-  if (!scheduled.ok()) return finisher.Finish(scheduled);
+  if (!scheduled.ok()) task->Done(scheduled);
   return reactor;
 }
 

@@ -1,39 +1,42 @@
-// relu.v1.ReluService over gRPC's callback API. The handler validates the
-// request, moves its tensor into the response, and schedules one BatchTask
-// that computes in place there; the batch thread finishes the call. Tensor
-// bytes are copied twice per call, both by gRPC/protobuf: parsing the request
-// and serializing the response. The kernel's one pass is in place.
+// relu.v1.ReluService over gRPC's raw callback API (ByteBuffer in, ByteBuffer
+// out), so that the kernel's one pass is the only time a call's tensor bytes
+// are touched on the server: it reads tensor.data where gRPC received it and
+// writes the response's data where gRPC sends it from. Parsing and the
+// response's wire format are in request_wire.h; everything else (checks,
+// messages, batching, metrics, drain) is as for any other call.
 #pragma once
 
-#include "absl/status/status.h"
 #include "grpcpp/grpcpp.h"
 #include "relu/v1/relu.grpc.pb.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/metrics/server_metrics.h"
-#include "server/service/call.h"
 #include "server/service/call_tracker.h"
 
 namespace relu::service {
 
-class ReluServiceImpl final : public v1::ReluService::CallbackService {
+class ReluServiceImpl final
+    : public v1::ReluService::WithRawCallbackMethod_ApplyReLU<
+          v1::ReluService::Service> {
  public:
   // `scheduler`, `metrics` and `calls` must outlive the service. Each
-  // ApplyReLU call counts in `calls` from the allocation of its messages
-  // until gRPC has sent its status and released them; once
-  // calls->draining(), new calls get UNAVAILABLE.
+  // ApplyReLU call counts in `calls` from the start of its handler until gRPC
+  // has sent its status; once calls->draining(), new calls get UNAVAILABLE.
   ReluServiceImpl(batching::BatchScheduler* scheduler,
                   metrics::ServerMetrics* metrics, CallTracker* calls);
 
+  // Answers: INVALID_ARGUMENT for bytes that are not an ApplyReLURequest
+  // ("request is not a valid relu.v1.ApplyReLURequest ...") and for an
+  // invalid one (ValidateRequest's message); the scheduler's refusals
+  // (RESOURCE_EXHAUSTED, UNAVAILABLE), deadline and cancel; else OK with the
+  // response tensor: the request's dtype and shape, and the ReLU of its data.
   grpc::ServerUnaryReactor* ApplyReLU(grpc::CallbackServerContext* context,
-                                      const v1::ApplyReLURequest* request,
-                                      v1::ApplyReLUResponse* response) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
 
  private:
   batching::BatchScheduler* const scheduler_;
   metrics::ServerMetrics* const metrics_;
   CallTracker* const calls_;
-  TrackedAllocator<v1::ApplyReLURequest, v1::ApplyReLUResponse> allocator_{
-      calls_};
 };
 
 }  // namespace relu::service

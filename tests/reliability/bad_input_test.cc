@@ -397,35 +397,35 @@ TEST_F(BadInputTest, RandomBytesAsRequest) {
     grpc::Status ok = call(valid);
     ASSERT_TRUE(ok.ok()) << ok.error_code() << " " << ok.error_message();
   }
-  // Field number 0 is never valid protobuf: gRPC's parse must refuse it.
-  // gRPC 1.51's callback API answers a request it cannot deserialize with
-  // UNIMPLEMENTED and an empty message (CallbackUnaryHandler::RunHandler,
-  // grpcpp/impl/codegen/server_callback_handlers.h); the synchronous API
-  // would say INTERNAL. Either way the handler never runs.
+  // Field number 0 is never valid protobuf. ApplyReLU parses its own
+  // request bytes (raw ByteBuffer API), so the answer is ours:
+  // INVALID_ARGUMENT naming the message and its size.
   std::string bytes(1000, '\0');
   for (char& c : bytes) c = static_cast<char>(rng());
   bytes[0] = 0x07;
   grpc::Status status = call(bytes);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
       << status.error_message();
+  EXPECT_EQ(status.error_message(),
+            "request is not a valid relu.v1.ApplyReLURequest: protobuf "
+            "cannot parse its 1000 bytes");
   std::printf("  row: RandomBytesAsRequest -> code %d: %s\n",
               status.error_code(), status.error_message().c_str());
-  // Any random bytes: refused by the parse (UNIMPLEMENTED) or, if they
-  // happen to parse, by validation (INVALID_ARGUMENT); never anything else.
+  // Any random bytes: refused by the parse or, if they happen to parse, by
+  // validation; INVALID_ARGUMENT either way, never anything else.
   int unparsed = 0;
   for (int i = 0; i < 200; ++i) {
     bytes.assign(1 + rng() % 300, '\0');
     for (char& c : bytes) c = static_cast<char>(rng());
     status = call(bytes);
-    EXPECT_THAT(status.error_code(),
-                ::testing::AnyOf(grpc::StatusCode::UNIMPLEMENTED,
-                                 grpc::StatusCode::INVALID_ARGUMENT))
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
         << status.error_message();
-    unparsed += status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
+    unparsed += status.error_message().rfind(
+                    "request is not a valid relu.v1.ApplyReLURequest", 0) == 0;
   }
   std::printf(
       "  row: RandomBytesAsRequest -> %d of 200 random messages "
-      "UNIMPLEMENTED (unparsable), the rest INVALID_ARGUMENT\n",
+      "unparsable, the rest refused by validation; all INVALID_ARGUMENT\n",
       unparsed);
 }
 

@@ -265,6 +265,40 @@ TEST_F(ReluServiceTest, SixtyFourConcurrentCallersGetBitExactAnswers) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+// Tensors of several MiB arrive in many slices (elements split across
+// them) and leave in several response slices, 25 MiB ones through the
+// kernel's streaming stores: still bit-exact.
+TEST_F(ReluServiceTest, LargeTensorsBitExact) {
+  std::mt19937_64 rng(9);
+  const kernel::DType dtypes[] = {
+      kernel::DType::kFloat32, kernel::DType::kFloat64, kernel::DType::kFloat16,
+      kernel::DType::kBFloat16};
+  for (kernel::DType dtype : dtypes) {
+    for (size_t bytes :
+         {size_t{1} << 20, (size_t{3} << 20) + 24, (size_t{25} << 20) + 8}) {
+      const size_t elements = bytes / kernel::ElementSize(dtype) + 1;
+      std::string data(elements * kernel::ElementSize(dtype), '\0');
+      for (char& byte : data) byte = static_cast<char>(rng());
+      const auto request = MakeRequest(dtype, {static_cast<int64_t>(elements)},
+                                       std::move(data), {6.0, 0.25, 0.5});
+      const std::string expected = Reference(request);
+      v1::ApplyReLUResponse response;
+      grpc::Status status = fixture_.Call(request, &response);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+      auto got = BytesToBits(dtype, response.tensor().data());
+      auto want = BytesToBits(dtype, expected);
+      ASSERT_EQ(got.size(), want.size());
+      size_t wrong = 0;
+      for (size_t k = 0; k < got.size(); ++k) {
+        wrong += !SameResult(dtype, got[k], want[k]);
+      }
+      EXPECT_EQ(wrong, 0u) << kernel::DTypeName(dtype) << " " << elements;
+      EXPECT_THAT(response.tensor().shape(),
+                  ::testing::ElementsAre(static_cast<int64_t>(elements)));
+    }
+  }
+}
+
 grpc::health::v1::HealthCheckResponse::ServingStatus Check(
     grpc::Channel* channel, const std::string& service,
     grpc::Status* status_out = nullptr) {
