@@ -75,9 +75,14 @@ TEST_P(BatchSchedulerStressTest, ManyProducers) {
   std::vector<std::string> violations;
   std::set<std::thread::id> kernel_threads;
   std::atomic<int> in_kernel{0};
+  std::atomic<unsigned> yield_turn{0};
   auto kernel = [&](const kernel::Segment* segments, size_t count) {
     std::vector<std::string> found;
     if (in_kernel.fetch_add(1) != 0) found.push_back("concurrent kernel call");
+    // Now and then let other producers run while the kernel is taken, so
+    // that tasks queue behind runs (inline ones too) rather than each finding
+    // the scheduler idle; every time would fill the queue.
+    if (yield_turn.fetch_add(1) % 16 == 0) std::this_thread::yield();
     size_t elements = 0;
     for (size_t i = 0; i < count; ++i) elements += segments[i].n;
     if (count == 0 || count > options.max_batch_requests) {
@@ -218,10 +223,16 @@ TEST_P(BatchSchedulerStressTest, ManyProducers) {
   for (const auto& batch : observer.batches()) batched += batch.requests;
   EXPECT_EQ(batched, ok);
   EXPECT_EQ(observer.batches().size(), kernel_calls);
+  // Without inline runs every accepted task went through the queue; with
+  // them, queueing is likely (the kernel yields) but up to timing.
   const auto states = observer.queue_states();
-  ASSERT_FALSE(states.empty());
-  EXPECT_EQ(states.back().requests, 0u);
-  EXPECT_EQ(states.back().bytes, 0u);
+  if (!InlineActive()) {
+    ASSERT_FALSE(states.empty());
+  }
+  if (!states.empty()) {
+    EXPECT_EQ(states.back().requests, 0u);
+    EXPECT_EQ(states.back().bytes, 0u);
+  }
   for (const auto& state : states) {
     EXPECT_LE(state.requests, options.max_queue_requests);
     EXPECT_LE(state.bytes, options.max_queue_bytes);
@@ -233,8 +244,9 @@ TEST_P(BatchSchedulerStressTest, ManyProducers) {
   }
   std::printf(
       "accepted %zu refused %zu ok %zu dropped %zu batches %zu "
-      "kernel threads %zu\n",
-      accepted, refused, ok, dropped, kernel_calls, kernel_threads.size());
+      "kernel threads %zu queue changes %zu\n",
+      accepted, refused, ok, dropped, kernel_calls, kernel_threads.size(),
+      states.size());
 }
 
 // Drain() starts while the producers are still scheduling, with a short

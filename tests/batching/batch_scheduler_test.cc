@@ -959,6 +959,37 @@ class Gate {
   bool open_ = false;
 };
 
+// The scheduler thread keeps the kernel until its batch is answered: while
+// it is in a Done(), Schedule() queues rather than running inline.
+TEST_F(BatchSchedulerTest, InlineWaitsWhileTheSchedulerThreadAnswersItsBatch) {
+  StartInline();
+  Gate gate;
+  absl::Status gated_status = absl::UnknownError("not answered");
+  std::unique_ptr<BatchTask> gated =
+      std::make_unique<ChainTask>([&](absl::Status status) {
+        gated_status = std::move(status);
+        gate.Pass();
+      });
+  kernel_.Hold();
+  Record first;
+  std::thread runner = SubmitOnAnotherThread(&first);
+  kernel_.WaitForCalls(1);
+  ASSERT_TRUE(scheduler_->Schedule(gated).ok());  // queued behind `first`
+  kernel_.Release();
+  runner.join();
+  gate.WaitEntered();  // the scheduler thread answers its batch [gated]
+  Record b = Submit(2);
+  EXPECT_FALSE(b->done()) << "ran inline while the batch was answered";
+  EXPECT_EQ(scheduler_->queued_requests(), 1u);
+  gate.Open();
+  ExpectAnswered(b, absl::StatusCode::kOk);
+  EXPECT_NE(b->done_thread(), std::this_thread::get_id());
+  EXPECT_TRUE(gated_status.ok()) << gated_status;
+  ASSERT_EQ(kernel_.calls().size(), 3u);
+  EXPECT_EQ(CallInputs(2), std::vector<const void*>{b->in});
+  ExpectFinished({first, b});
+}
+
 // An inline run's Done() is still running when the drain's time is up and
 // the tasks queued behind it are cut: Drain() still waits for that Done().
 TEST_F(BatchSchedulerTest, DrainWaitsForAnInlineDoneAfterTheCut) {
