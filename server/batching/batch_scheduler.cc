@@ -314,7 +314,12 @@ void BatchScheduler::State::Run() {
       if (observer != nullptr) {
         observer->OnDequeued(now - task->enqueue_micros);
       }
-      segments.push_back(task->segment);
+      if (task->pieces.empty()) {
+        segments.push_back(task->segment);
+      } else {
+        segments.insert(segments.end(), task->pieces.begin(),
+                        task->pieces.end());
+      }
     }
     const int64_t start = clock->NowMicros();
     kernel(segments.data(), segments.size());
@@ -344,7 +349,11 @@ void BatchScheduler::State::RunInline(std::unique_ptr<BatchTask> task,
   if (!dropped.ok()) {
     if (observer != nullptr) observer->OnRejected(reason);
   } else {
-    kernel(&task->segment, 1);
+    if (task->pieces.empty()) {
+      kernel(&task->segment, 1);
+    } else {
+      kernel(task->pieces.data(), task->pieces.size());
+    }
     const int64_t kernel_micros = clock->NowMicros() - now_micros;
     if (observer != nullptr) {
       observer->OnBatch(1, task->segment.n, CloseReason::kIdle, kernel_micros);

@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "server/kernel/relu_kernel.h"
@@ -69,7 +70,12 @@ class BatchTask {
  public:
   virtual ~BatchTask() = default;
 
+  // The task's elements: `segment`, or, when `pieces` is not empty, the
+  // pieces in order (one tensor split across buffers, such as the slices
+  // gRPC received it in); segment.n is then their total, counted against
+  // max_batch_elements, and segment.in/out are unused.
   kernel::Segment segment;
+  std::vector<kernel::Segment> pieces;
   size_t bytes = 0;                     // counted against max_queue_bytes
   int64_t deadline_micros = INT64_MAX;  // in Clock time; INT64_MAX = none
   int64_t enqueue_micros = 0;           // set by Schedule()
@@ -181,8 +187,8 @@ class BatchScheduler {
   // Runs one batch; returns when every segment is written. Called on the
   // scheduler's thread, or with run_inline_when_idle on a Schedule() caller's
   // thread (a batch of one); never concurrently with itself; must not throw.
-  // The segments (in arrival order) are those of the tasks, untouched: no
-  // tensor data is copied.
+  // The segments (in arrival order) are those of the tasks (each task's
+  // `segment`, or its `pieces`), untouched: no tensor data is copied.
   using KernelFn = std::function<void(const kernel::Segment*, size_t)>;
 
   // `clock` and `observer` (nullable) must outlive the scheduler. Starts the
