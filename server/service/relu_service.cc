@@ -25,21 +25,6 @@ namespace {
 // multiple of every element size.
 constexpr size_t kOutputSliceBytes = size_t{1} << 20;
 
-// The call's reactor: counts the call in `calls` until gRPC is done with it.
-class ApplyReactor final : public grpc::ServerUnaryReactor {
- public:
-  explicit ApplyReactor(CallTracker* calls) : calls_(calls) {
-    calls_->CallStarted();
-  }
-  void OnDone() override {
-    calls_->CallEnded();
-    delete this;
-  }
-
- private:
-  CallTracker* const calls_;
-};
-
 // One ApplyReLU call from its parse to its answer. It holds the received
 // slices, which the kernel reads tensor.data from, and the response's slices,
 // which the kernel writes; `pieces` pair them up.
@@ -188,12 +173,19 @@ void ApplyCall::PlanPieces(kernel::DType dtype, const kernel::Params& params) {
 ReluServiceImpl::ReluServiceImpl(batching::BatchScheduler* scheduler,
                                  metrics::ServerMetrics* metrics,
                                  CallTracker* calls)
-    : scheduler_(scheduler), metrics_(metrics), calls_(calls) {}
+    : scheduler_(scheduler), metrics_(metrics), calls_(calls) {
+  // What the generated SetMessageAllocatorFor_ApplyReLU does for the
+  // protobuf-typed method, for the raw one.
+  static_cast<grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer,
+                                                   grpc::ByteBuffer>*>(
+      GetHandler(0))
+      ->SetMessageAllocator(&allocator_);
+}
 
 grpc::ServerUnaryReactor* ReluServiceImpl::ApplyReLU(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  auto* reactor = new ApplyReactor(calls_);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   CallFinisher finisher(reactor, metrics_, metrics::Method::kApplyReLU);
   if (calls_->draining()) {
     metrics_->OnRejected(batching::RejectReason::kDraining);

@@ -10,6 +10,7 @@
 #include "relu/v1/relu.grpc.pb.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/metrics/server_metrics.h"
+#include "server/service/call.h"
 #include "server/service/call_tracker.h"
 
 namespace relu::service {
@@ -19,8 +20,9 @@ class ReluServiceImpl final
           v1::ReluService::Service> {
  public:
   // `scheduler`, `metrics` and `calls` must outlive the service. Each
-  // ApplyReLU call counts in `calls` from the start of its handler until gRPC
-  // has sent its status; once calls->draining(), new calls get UNAVAILABLE.
+  // ApplyReLU call counts in `calls` from the allocation of its messages
+  // until gRPC has sent its status and released them; once
+  // calls->draining(), new calls get UNAVAILABLE.
   ReluServiceImpl(batching::BatchScheduler* scheduler,
                   metrics::ServerMetrics* metrics, CallTracker* calls);
 
@@ -37,6 +39,9 @@ class ReluServiceImpl final
   batching::BatchScheduler* const scheduler_;
   metrics::ServerMetrics* const metrics_;
   CallTracker* const calls_;
+  // Counts the calls. Not a reactor of our own with OnDone(): gRPC runs such
+  // callbacks on its executor thread, one more thread hop per call.
+  TrackedAllocator<grpc::ByteBuffer, grpc::ByteBuffer> allocator_{calls_};
 };
 
 }  // namespace relu::service

@@ -1090,6 +1090,68 @@ TEST_F(BatchSchedulerTest, ObserverSeesInlineRuns) {
   EXPECT_EQ(batches[0].kernel_micros, 7);
 }
 
+// A task whose tensor is split across three buffers (as ApplyReLU's are,
+// across the slices gRPC received): `pieces` instead of one segment.
+class PiecesTask final : public BatchTask {
+ public:
+  explicit PiecesTask(std::atomic<int>* answered)
+      : answered_(answered), in_(12, -1.0f), out_(12) {
+    for (size_t i = 0; i < 3; ++i) {
+      pieces.push_back(
+          {kernel::DType::kFloat32, {}, &in_[4 * i], &out_[4 * i], 4});
+    }
+    segment = {kernel::DType::kFloat32, {}, nullptr, nullptr, 12};
+    bytes = 48;
+  }
+  void Done(absl::Status status) override {
+    if (status.ok()) ++*answered_;
+  }
+
+ private:
+  std::atomic<int>* const answered_;
+  std::vector<float> in_, out_;
+};
+
+TEST_F(BatchSchedulerTest, PiecesReachTheKernelInTheirTasksPlace) {
+  Start({});
+  Record blocker = Block();
+  Record a = Submit(3);
+  std::atomic<int> answered{0};
+  auto split = std::make_unique<PiecesTask>(&answered);
+  const std::vector<kernel::Segment> pieces = split->pieces;
+  std::unique_ptr<BatchTask> task = std::move(split);
+  ASSERT_TRUE(scheduler_->Schedule(task).ok());
+  Record b = Submit(2);
+  EXPECT_EQ(scheduler_->queued_bytes(), (3u + 12u + 2u) * 4);
+  kernel_.Release();
+  for (const Record& r : {blocker, a, b}) {
+    ExpectAnswered(r, absl::StatusCode::kOk);
+  }
+  EXPECT_EQ(answered.load(), 1);
+  ASSERT_EQ(kernel_.calls().size(), 2u);
+  EXPECT_EQ(CallInputs(1),
+            (std::vector<const void*>{a->in, pieces[0].in, pieces[1].in,
+                                      pieces[2].in, b->in}));
+  ASSERT_EQ(observer_.batches().size(), 2u);
+  EXPECT_EQ(observer_.batches()[1].requests, 3u);
+  EXPECT_EQ(observer_.batches()[1].elements, 3u + 12u + 2u);
+}
+
+TEST_F(BatchSchedulerTest, InlineRunGivesTheKernelThePieces) {
+  StartInline();
+  std::atomic<int> answered{0};
+  auto split = std::make_unique<PiecesTask>(&answered);
+  const std::vector<kernel::Segment> pieces = split->pieces;
+  std::unique_ptr<BatchTask> task = std::move(split);
+  ASSERT_TRUE(scheduler_->Schedule(task).ok());
+  EXPECT_EQ(answered.load(), 1);
+  ASSERT_EQ(kernel_.calls().size(), 1u);
+  EXPECT_EQ(CallInputs(0), (std::vector<const void*>{pieces[0].in, pieces[1].in,
+                                                     pieces[2].in}));
+  ASSERT_EQ(observer_.batches().size(), 1u);
+  EXPECT_EQ(observer_.batches()[0].elements, 12u);
+}
+
 TEST(BatchSchedulerOptionsTest, ValidateNamesTheFlag) {
   EXPECT_TRUE(ValidateOptions({}).ok());
   BatchSchedulerOptions options;

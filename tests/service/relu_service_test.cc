@@ -357,6 +357,8 @@ TEST(ReluServiceOverloadTest, SmallQueueRefusesWithResourceExhausted) {
   options.batching.max_queue_requests = 2;
   options.batching.max_batch_requests = 1;
   options.kernel_threads = 1;
+  options.batching.run_inline_when_idle =
+      false;  // the test is about the queue limits
   ServerFixture fixture(options);
   ASSERT_TRUE(fixture.start_status().ok());
 
