@@ -17,14 +17,13 @@ namespace relu::kernel {
 namespace {
 
 // Jobs whose input is smaller than this run inline on the caller's thread.
-// Measured on the 2-core dev VM, float32 plain ReLU, 2 threads vs 1 with
-// calls back to back (workers awake): 64K elements 0.97x, 128K 1.2x, 256K
-// (1 MiB) 1.6x, 512K 1.7x, 1M 2.0x. With 1 ms gaps between calls the
-// sleeping worker (15-30 us to wake, longer when another tenant holds the
-// second core) ate the gain up to 4M elements (0.9-1.0x). A serving process
-// under load sees the first case, so the cut-off sits at 1 MiB; an idle one
-// loses at most ~10% on jobs of 1-16 MiB.
-constexpr size_t kInlineBytes = size_t{1} << 20;
+// KernelOptions::parallel_min_bytes defaults to 1 MiB. Measured on the
+// 2-core dev VM, float32 plain ReLU, 2 threads vs 1 with calls back to back
+// (workers awake): 64K elements 0.97x, 128K 1.2x, 256K (1 MiB) 1.6x, 512K
+// 1.7x, 1M 2.0x. With 1 ms gaps between calls the sleeping worker (15-30 us
+// to wake, longer when another tenant holds the second core) ate the gain up
+// to 4M elements (0.9-1.0x). relu-server sets its own cut-off
+// (--kernel-parallel-min-bytes): there gRPC's threads want the other cores.
 
 // Grain of the parallel split: 256 KiB of input per chunk. In place, a chunk
 // read and written back stays in the 2 MiB L2 of one core; out of place its
@@ -39,10 +38,14 @@ char* AsBytes(void* p) { return static_cast<char*>(p); }
 }  // namespace
 
 struct Kernel::Impl {
-  Impl(Isa isa_in, int threads_in)
-      : isa(isa_in), threads(threads_in), arena(threads_in) {}
+  Impl(Isa isa_in, int threads_in, size_t parallel_min_bytes_in)
+      : isa(isa_in),
+        threads(threads_in),
+        parallel_min_bytes(parallel_min_bytes_in),
+        arena(threads_in) {}
   const Isa isa;
   const int threads;
+  const size_t parallel_min_bytes;
   tbb::task_arena arena;
 };
 
@@ -55,7 +58,8 @@ Kernel::Kernel(const KernelOptions& options) {
   }
   const int threads =
       options.threads > 0 ? options.threads : tbb::info::default_concurrency();
-  impl_ = std::make_unique<Impl>(isa, std::max(threads, 1));
+  impl_ = std::make_unique<Impl>(isa, std::max(threads, 1),
+                                 options.parallel_min_bytes);
 }
 
 Kernel::~Kernel() = default;
@@ -91,7 +95,7 @@ void Kernel::Apply(DType dtype, const Params& params, const void* in, void* out,
   const size_t bytes = n * ElementSize(dtype);
   const internal::Plan plan = internal::MakePlan(dtype, params);
   const bool large = bytes >= internal::kLargeJobBytes;
-  if (impl_->threads == 1 || bytes < kInlineBytes) {
+  if (impl_->threads == 1 || bytes < impl_->parallel_min_bytes) {
     internal::Run(impl_->isa, dtype, plan, in, out, n, large);
     return;
   }
@@ -115,7 +119,7 @@ void Kernel::ApplyBatch(const Segment* segments, size_t count) {
     internal::Run(isa, s.dtype, plans[segment], AsBytes(s.in) + offset,
                   AsBytes(s.out) + offset, end - begin, large);
   };
-  if (impl_->threads == 1 || total_bytes < kInlineBytes) {
+  if (impl_->threads == 1 || total_bytes < impl_->parallel_min_bytes) {
     for (size_t i = 0; i < count; ++i) run_piece(i, 0, segments[i].n);
     return;
   }

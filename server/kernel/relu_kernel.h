@@ -79,6 +79,9 @@ struct Segment {
 struct KernelOptions {
   int threads = 0;         // size of the TBB arena; 0 = one per core
   std::optional<Isa> isa;  // nullopt = DefaultIsa()
+  // Jobs (a tensor, or a batch's total) smaller than this run on the calling
+  // thread alone; larger ones are split across the arena.
+  size_t parallel_min_bytes = size_t{1} << 20;
 };
 
 // A kernel bound to one code path and one task_arena. Apply and ApplyBatch

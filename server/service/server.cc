@@ -79,7 +79,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
 struct ReluServer::Impl {
   explicit Impl(ServerOptions o)
       : options(std::move(o)),
-        kernel(kernel::KernelOptions{options.kernel_threads, std::nullopt}),
+        kernel(kernel::KernelOptions{options.kernel_threads, std::nullopt,
+                                     options.kernel_parallel_min_bytes}),
         metrics(metrics::MetricsOptions{RELU_VERSION,
                                         kernel::IsaName(kernel.isa())}),
         scheduler(

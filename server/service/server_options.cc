@@ -51,6 +51,10 @@ void AddServerFlags(CLI::App& app, ServerOptions& o) {
   flag("kernel-threads", o.kernel_threads,
        "Threads of the kernel's TBB arena; 0 = one per core")
       ->check(CLI::Range(0, 1024));
+  flag("kernel-parallel-min-bytes", o.kernel_parallel_min_bytes,
+       "Kernel jobs (a call, or a batch) smaller than this run on one thread; "
+       "larger ones are split across the kernel's threads")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40));
   flag("max-batch-requests", o.batching.max_batch_requests,
        "Most requests coalesced into one kernel run")
       ->check(CLI::Range(size_t{1}, size_t{1} << 20));
@@ -91,6 +95,7 @@ std::string DescribeOptions(const ServerOptions& o) {
       << " mtls=" << (o.tls_client_ca.empty() ? "off" : "on")
       << " drain_timeout_s=" << o.drain_timeout_s
       << " kernel_threads=" << o.kernel_threads
+      << " kernel_parallel_min_bytes=" << o.kernel_parallel_min_bytes
       << " max_batch_requests=" << o.batching.max_batch_requests
       << " max_batch_elements=" << o.batching.max_batch_elements
       << " max_batch_delay_us=" << o.batching.max_batch_delay_micros

@@ -140,6 +140,37 @@ TEST(KernelTest, ApplyBatchMatchesScalarPerSegment) {
   }
 }
 
+// Every job split (cut-off 1 byte) or none (cut-off past any job): the same
+// answers, for a tensor and for a batch of small segments.
+TEST(KernelTest, ParallelCutOffChangesNoAnswer) {
+  const std::vector<NamedParams> sets = BranchParams();
+  for (size_t cut_off : {size_t{1}, SIZE_MAX}) {
+    Kernel kernel(KernelOptions{2, std::nullopt, cut_off});
+    for (DType dtype : kAllDTypes) {
+      const Params params = sets[5 % sets.size()].params;
+      const size_t n = 300001;
+      const std::vector<uint8_t> in = MakeInput(dtype, params, n, 61, false);
+      const std::vector<uint8_t> want = Reference(dtype, params, in, n);
+      std::vector<uint8_t> out(in.size());
+      kernel.Apply(dtype, params, in.data(), out.data(), n);
+      EXPECT_EQ(FirstMismatch(dtype, want.data(), out.data(), n), -1)
+          << DTypeName(dtype) << " cut-off " << cut_off;
+      // The same tensor as a batch of 7-element segments.
+      std::vector<uint8_t> batch_out(in.size());
+      std::vector<Segment> segments;
+      const size_t size = ElementSize(dtype);
+      for (size_t at = 0; at < n; at += 7) {
+        segments.push_back({dtype, params, in.data() + at * size,
+                            batch_out.data() + at * size,
+                            std::min<size_t>(7, n - at)});
+      }
+      kernel.ApplyBatch(segments.data(), segments.size());
+      EXPECT_EQ(FirstMismatch(dtype, want.data(), batch_out.data(), n), -1)
+          << DTypeName(dtype) << " batch, cut-off " << cut_off;
+    }
+  }
+}
+
 // Several callers sharing one Kernel at once.
 TEST(KernelTest, ConcurrentCallersGetTheirOwnResults) {
   Kernel kernel(KernelOptions{2, std::nullopt});
