@@ -108,6 +108,12 @@ struct Tag {
   std::string raw;  // its bytes on the wire
 };
 
+// Protobuf reads tags and lengths as varints of at most 5 bytes (a longer
+// encoding of a small value fails its parse), and refuses lengths this close
+// to 2 GiB (ParseContext's slop).
+constexpr size_t kMaxVarint32Bytes = 5;
+constexpr uint64_t kMaxLength = std::numeric_limits<int32_t>::max() - 16;
+
 // Reads the next tag. False for a cut-off or malformed tag, and for wire
 // types other than varint, fixed64, length-delimited and fixed32 (groups
 // included): those are left to protobuf's own parser.
@@ -115,7 +121,10 @@ bool ReadTag(ChunkReader& reader, Tag* tag) {
   uint64_t value = 0;
   tag->raw.clear();
   if (!reader.ReadVarint(&value, &tag->raw)) return false;
-  if (value > std::numeric_limits<uint32_t>::max()) return false;
+  if (tag->raw.size() > kMaxVarint32Bytes ||
+      value > std::numeric_limits<uint32_t>::max()) {
+    return false;
+  }
   tag->field = static_cast<uint32_t>(value >> 3);
   tag->wire_type = static_cast<uint32_t>(value & 7);
   if (tag->field == 0) return false;
@@ -123,11 +132,13 @@ bool ReadTag(ChunkReader& reader, Tag* tag) {
          tag->wire_type == kLengthDelimited || tag->wire_type == kFixed32;
 }
 
-// Reads a length prefix and checks it fits before the reader's limit.
+// Reads a length prefix as protobuf would accept it, and checks it fits
+// before the reader's limit.
 bool ReadLength(ChunkReader& reader, std::string* raw, size_t* length) {
   uint64_t value = 0;
+  const size_t start = raw->size();
   if (!reader.ReadVarint(&value, raw)) return false;
-  if (value > static_cast<uint64_t>(std::numeric_limits<int32_t>::max()) ||
+  if (raw->size() - start > kMaxVarint32Bytes || value > kMaxLength ||
       value > reader.limit() - reader.position()) {
     return false;
   }

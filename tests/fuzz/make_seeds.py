@@ -88,6 +88,9 @@ def requests():
     yield "big_max_tiny_threshold", request(
         tensor(2, [12], f64), params(1e308, 0.0, 5e-324))
     yield "inf_max", request(tensor(3, [12], f16), params(float("inf"), 0.5, 0.5))
+    # Found by the fuzzer: a tensor length of 0 written in 10 bytes, which
+    # protobuf refuses (lengths take at most 5); the wire parse accepted it.
+    yield "long_tensor_length", b"\x0a" + b"\x80" * 9 + b"\x20"
 
 
 def npy(descr, shape, data, version=1, fortran=False, pad=True):

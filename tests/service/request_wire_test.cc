@@ -167,6 +167,20 @@ TEST(RequestWireTest, UnusualLayoutsAgreeWithProtobuf) {
        Expect::kEither, false},
       {"data past message", std::string("\x0a\x07\x1a\x05hel", 7),
        Expect::kEither, false},
+      // Lengths and tags in more than 5 bytes: protobuf refuses them, even
+      // for small values (found by the fuzzer: a tensor length of 0 in 10).
+      {"10-byte tensor length",
+       std::string("\x0a\x80\x80\x80\x80\x80\x80\x80\x80\x80\x20", 11),
+       Expect::kEither, false},
+      {"6-byte data length",
+       std::string("\x0a\x08\x1a\x81\x80\x80\x80\x80\x00Z", 10),
+       Expect::kEither, false},
+      {"6-byte data tag",
+       std::string("\x0a\x08\x9a\x80\x80\x80\x80\x00\x01Z", 10),
+       Expect::kEither, false},
+      {"5-byte data length",
+       std::string("\x0a\x07\x1a\x81\x80\x80\x80\x00Z", 9), Expect::kInPlace,
+       true},
       // An 11-byte varint.
       {"long varint",
        std::string("\x28\xff\xff\xff\xff\xff\xff\xff\xff\xff"
