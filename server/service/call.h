@@ -88,8 +88,9 @@ class CallFinisher {
   size_t bytes_ = 0;
 };
 
-// One call waiting for, or in, a batch. The scheduler deletes the task right
-// after Done(), which hands the call back to gRPC.
+// One protobuf-typed call (ModelInfer) waiting for, or in, a batch. The
+// scheduler deletes the task right after Done(), which hands the call back to
+// gRPC. (ApplyReLU's raw calls have their own task, in relu_service.cc.)
 class CallTask final : public batching::BatchTask {
  public:
   CallTask(grpc::CallbackServerContext* context, CallFinisher finisher)
