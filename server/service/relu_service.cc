@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "server/service/call.h"
@@ -35,9 +36,9 @@ class ApplyCall final : public batching::BatchTask {
       : context_(context), response_(response), finisher_(finisher) {}
 
   // Reads and checks the request and lays out the response. On OK, `segment`
-  // describes the whole tensor (its pointers unused) and `pieces` the
-  // kernel's work; the call is ready to schedule, or, with no elements, to
-  // finish.
+  // is the kernel's work, or, when the data spans several slices, describes
+  // the whole tensor (its pointers unused) and `pieces` are the work; the call
+  // is ready to schedule, or, with no elements, to finish.
   absl::Status Prepare(const grpc::ByteBuffer& request);
 
   bool IsCancelled() const override { return context_->IsCancelled(); }
@@ -67,26 +68,35 @@ class ApplyCall final : public batching::BatchTask {
   grpc::CallbackServerContext* const context_;
   grpc::ByteBuffer* const response_;
   CallFinisher finisher_;
+  // The request's bytes: one slice (the common case for small requests), or
+  // several.
+  grpc::Slice received_one_;
   std::vector<grpc::Slice> received_;
   WireRequest request_;
-  std::vector<grpc::Slice> output_;
-  std::vector<char*> output_data_;  // where each slice's share of data starts
+  // Inline capacities fit a small call: no allocation for these.
+  absl::InlinedVector<grpc::Slice, 2> output_;
+  absl::InlinedVector<char*, 1> output_data_;  // each slice's share of data
   std::vector<uint64_t> straddled_;
 };
 
 absl::Status ApplyCall::Prepare(const grpc::ByteBuffer& request) {
-  if (!request.Dump(&received_).ok()) {
+  if (!request.TrySingleSlice(&received_one_).ok() &&
+      !request.Dump(&received_).ok()) {
     return absl::InvalidArgumentError(
         "request is not a valid relu.v1.ApplyReLURequest: its compressed "
         "bytes cannot be decompressed");
   }
-  std::vector<absl::string_view> chunks;
-  chunks.reserve(received_.size());
+  absl::InlinedVector<absl::string_view, 4> chunks;
   size_t received_bytes = 0;
-  for (const grpc::Slice& slice : received_) {
+  auto add_chunk = [&](const grpc::Slice& slice) {
     chunks.emplace_back(reinterpret_cast<const char*>(slice.begin()),
                         slice.size());
     received_bytes += slice.size();
+  };
+  if (received_.empty()) {
+    add_chunk(received_one_);
+  } else {
+    for (const grpc::Slice& slice : received_) add_chunk(slice);
   }
   if (!ParseApplyReLURequest(chunks, &request_)) {
     return absl::InvalidArgumentError(
@@ -103,8 +113,14 @@ absl::Status ApplyCall::Prepare(const grpc::ByteBuffer& request) {
   AllocateOutput(
       EncodeResponsePrefix(tensor.dtype(), tensor.shape(), valid->bytes),
       valid->bytes);
-  PlanPieces(valid->dtype, valid->params);
-  segment = {valid->dtype, valid->params, nullptr, nullptr, valid->elements};
+  if (request_.data.size() == 1 && output_data_.size() == 1) {
+    // One run, in and out: no pieces.
+    segment = {valid->dtype, valid->params, request_.data[0].data(),
+               output_data_[0], valid->elements};
+  } else {
+    PlanPieces(valid->dtype, valid->params);
+    segment = {valid->dtype, valid->params, nullptr, nullptr, valid->elements};
+  }
   bytes = valid->bytes;
   return absl::OkStatus();
 }
@@ -144,8 +160,9 @@ void ApplyCall::PlanPieces(kernel::DType dtype, const kernel::Params& params) {
       out_offset += take;
     }
   };
-  // At most one split element per received slice: no reallocation below.
-  straddled_.reserve(request_.data.size());
+  // At most one split element per received slice boundary: no reallocation
+  // below.
+  if (request_.data.size() > 1) straddled_.reserve(request_.data.size() - 1);
   size_t joined = 0;  // bytes of straddled_.back() gathered so far
   for (absl::string_view chunk : request_.data) {
     if (joined > 0) {

@@ -45,6 +45,26 @@ class ChunkReader {
 
   // Reads a varint of at most 10 bytes, appending its bytes to `raw`.
   bool ReadVarint(uint64_t* value, std::string* raw) {
+    // Fast path: the varint ends within the current chunk.
+    if (chunk_ < chunks_.size()) {
+      const absl::string_view chunk = chunks_[chunk_];
+      const char* start = chunk.data() + offset_;
+      const size_t available =
+          std::min({chunk.size() - offset_, limit_ - position_, size_t{10}});
+      uint64_t result = 0;
+      for (size_t i = 0; i < available; ++i) {
+        const auto byte = static_cast<uint8_t>(start[i]);
+        result |= uint64_t{byte & 0x7fu} << (7 * i);
+        if ((byte & 0x80u) == 0) {
+          raw->append(start, i + 1);
+          Read(i + 1, [](absl::string_view) {});
+          *value = result;
+          return true;
+        }
+      }
+      if (available == 10) return false;  // longer than 10 bytes
+    }
+    // Byte by byte, across chunks.
     uint64_t result = 0;
     for (int i = 0; i < 10; ++i) {
       char byte = 0;
@@ -69,7 +89,7 @@ class ChunkReader {
   }
 
   // Appends views of the next `n` bytes to `out`.
-  bool ViewTo(size_t n, std::vector<absl::string_view>* out) {
+  bool ViewTo(size_t n, absl::InlinedVector<absl::string_view, 1>* out) {
     return Read(n, [out](absl::string_view piece) { out->push_back(piece); });
   }
 
@@ -170,7 +190,8 @@ bool CopyField(ChunkReader& reader, const Tag& tag, std::string* out) {
 // Reads a Tensor of `length` bytes: tensor.data as views into `data`, the
 // other fields copied to `fields`. False for a layout left to protobuf.
 bool ReadTensor(ChunkReader& reader, size_t length, std::string* fields,
-                std::vector<absl::string_view>* data, size_t* data_bytes) {
+                absl::InlinedVector<absl::string_view, 1>* data,
+                size_t* data_bytes) {
   const size_t outer_limit = reader.limit();
   reader.set_limit(reader.position() + length);
   bool seen_data = false;

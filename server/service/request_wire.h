@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "relu/v1/relu.pb.h"
@@ -21,7 +22,7 @@ struct WireRequest {
   v1::ApplyReLURequest fields;
   // tensor.data, in order: views into the chunks given to
   // ParseApplyReLURequest, or into `owned_data`.
-  std::vector<absl::string_view> data;
+  absl::InlinedVector<absl::string_view, 1> data;
   size_t data_bytes = 0;
   // tensor.data when it had to be copied (see ParseApplyReLURequest).
   std::string owned_data;

@@ -48,15 +48,17 @@ absl::StatusOr<TensorSize> ValidateTensorSize(kernel::DType dtype,
                                               size_t data_bytes,
                                               const TensorFieldNames& names) {
   const size_t element_size = kernel::ElementSize(dtype);
-  const std::string shape_text =
-      absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+  // For the error messages only.
+  auto shape_text = [shape] {
+    return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+  };
   bool has_zero = false;
   for (size_t i = 0; i < shape.size(); ++i) {
     const int64_t dim = shape[i];
     if (dim < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(names.shape, "[", i, "] is ", dim,
-                       "; dimensions must be >= 0 (shape ", shape_text, ")"));
+                       "; dimensions must be >= 0 (shape ", shape_text(), ")"));
     }
     has_zero |= dim == 0;
   }
@@ -67,7 +69,7 @@ absl::StatusOr<TensorSize> ValidateTensorSize(kernel::DType dtype,
     const auto dim = static_cast<uint64_t>(shape[i]);
     if (dim > SIZE_MAX / element_size / elements) {
       return absl::InvalidArgumentError(absl::StrCat(
-          names.shape, " ", shape_text, " has too many elements: their size ",
+          names.shape, " ", shape_text(), " has too many elements: their size ",
           "in bytes overflows 64 bits"));
     }
     elements *= dim;
@@ -77,7 +79,7 @@ absl::StatusOr<TensorSize> ValidateTensorSize(kernel::DType dtype,
   out.bytes = elements * element_size;
   if (data_bytes != out.bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        names.data, " has ", data_bytes, " bytes; shape ", shape_text, " of ",
+        names.data, " has ", data_bytes, " bytes; shape ", shape_text(), " of ",
         kernel::DTypeName(dtype), " needs ", out.bytes, " (", out.elements,
         " elements x ", element_size, " bytes)"));
   }
