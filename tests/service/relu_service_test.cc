@@ -265,6 +265,27 @@ TEST_F(ReluServiceTest, SixtyFourConcurrentCallersGetBitExactAnswers) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+// A gzip-compressed request (the client's choice; gRPC decompresses it before
+// the handler) gets the same answer, small and large.
+TEST_F(ReluServiceTest, CompressedRequestsBitExact) {
+  std::mt19937_64 rng(11);
+  for (size_t elements : {size_t{16}, size_t{300000}}) {
+    std::string data(elements * 4, '\0');
+    for (char& byte : data)
+      byte = static_cast<char>(rng() % 7);  // compressible
+    const auto request =
+        MakeRequest(kernel::DType::kFloat32, {static_cast<int64_t>(elements)},
+                    std::move(data));
+    grpc::ClientContext context;
+    context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+    v1::ApplyReLUResponse response;
+    grpc::Status status =
+        fixture_.stub().ApplyReLU(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.tensor().data(), Reference(request)) << elements;
+  }
+}
+
 // Tensors of several MiB arrive in many slices (elements split across
 // them) and leave in several response slices, 25 MiB ones through the
 // kernel's streaming stores: still bit-exact.
