@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 
 namespace relu::batching {
 namespace {
@@ -30,6 +31,12 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
 // scheduler's): a Schedule() made there queues instead of running inline, so
 // Done() -> Schedule() chains cannot recurse without bound.
 thread_local bool in_inline_done = false;
+
+// The kernel's work for `task`: its pieces, or its one segment.
+absl::Span<const kernel::Segment> Work(const BatchTask& task) {
+  if (task.pieces.empty()) return {&task.segment, 1};
+  return task.pieces;
+}
 
 }  // namespace
 
@@ -314,12 +321,8 @@ void BatchScheduler::State::Run() {
       if (observer != nullptr) {
         observer->OnDequeued(now - task->enqueue_micros);
       }
-      if (task->pieces.empty()) {
-        segments.push_back(task->segment);
-      } else {
-        segments.insert(segments.end(), task->pieces.begin(),
-                        task->pieces.end());
-      }
+      const absl::Span<const kernel::Segment> work = Work(*task);
+      segments.insert(segments.end(), work.begin(), work.end());
     }
     const int64_t start = clock->NowMicros();
     kernel(segments.data(), segments.size());
@@ -349,11 +352,8 @@ void BatchScheduler::State::RunInline(std::unique_ptr<BatchTask> task,
   if (!dropped.ok()) {
     if (observer != nullptr) observer->OnRejected(reason);
   } else {
-    if (task->pieces.empty()) {
-      kernel(&task->segment, 1);
-    } else {
-      kernel(task->pieces.data(), task->pieces.size());
-    }
+    const absl::Span<const kernel::Segment> work = Work(*task);
+    kernel(work.data(), work.size());
     const int64_t kernel_micros = clock->NowMicros() - now_micros;
     if (observer != nullptr) {
       observer->OnBatch(1, task->segment.n, CloseReason::kIdle, kernel_micros);
