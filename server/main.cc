@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   SetUpLogging(options);
+  relu::service::ResolveDefaults(options);
 
   // Every thread started from here on inherits the blocked signals; this one
   // takes them with sigwait.

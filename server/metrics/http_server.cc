@@ -31,6 +31,19 @@ void InitCivetweb() {
 // Keeps civetweb quiet on stderr: failures reach the caller as a Status.
 int DropLogMessage(const mg_connection*, const char*) { return 1; }
 
+// civetweb matches handlers by prefix and after removing dot segments; the
+// listener answers only its exact paths (a query string is allowed).
+bool IsExactPath(mg_connection* conn, const char* path) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  const char* raw =
+      info->local_uri_raw != nullptr ? info->local_uri_raw : info->local_uri;
+  if (raw == nullptr || std::strcmp(raw, path) != 0) {
+    mg_send_http_error(conn, 404, "%s", "not found\n");
+    return false;
+  }
+  return true;
+}
+
 bool IsGetOrHead(mg_connection* conn, bool* head) {
   const char* method = mg_get_request_info(conn)->request_method;
   *head = std::strcmp(method, "HEAD") == 0;
@@ -121,14 +134,18 @@ absl::Status MetricsHttpServer::Start() {
   }
   InitCivetweb();
 
+  // civetweb gives each connection a thread until its request is read: a
+  // client that connects and sends nothing holds one for request_timeout_ms.
+  // 32 threads and 2 s keep /healthz, /readyz and scrapes answering while a
+  // few dozen such clients sit on the port.
   const char* options[] = {"listening_ports",
                            address_.c_str(),
                            "num_threads",
-                           "4",
+                           "32",
                            "enable_keep_alive",
                            "no",
                            "request_timeout_ms",
-                           "10000",
+                           "2000",
                            nullptr};
   mg_callbacks callbacks{};
   callbacks.log_message = DropLogMessage;
@@ -173,6 +190,7 @@ std::string MetricsHttpServer::Scrape() const {
 
 int MetricsHttpServer::HandleMetrics(mg_connection* conn, void* self) {
   bool head = false;
+  if (!IsExactPath(conn, "/metrics")) return 404;
   if (!IsGetOrHead(conn, &head)) return 405;
   return Reply(conn, 200, kMetricsContentType,
                static_cast<MetricsHttpServer*>(self)->Scrape(), head);
@@ -180,12 +198,14 @@ int MetricsHttpServer::HandleMetrics(mg_connection* conn, void* self) {
 
 int MetricsHttpServer::HandleHealthz(mg_connection* conn, void*) {
   bool head = false;
+  if (!IsExactPath(conn, "/healthz")) return 404;
   if (!IsGetOrHead(conn, &head)) return 405;
   return Reply(conn, 200, "text/plain; charset=utf-8", "ok\n", head);
 }
 
 int MetricsHttpServer::HandleReadyz(mg_connection* conn, void* self) {
   bool head = false;
+  if (!IsExactPath(conn, "/readyz")) return 404;
   if (!IsGetOrHead(conn, &head)) return 405;
   const auto& ready = static_cast<MetricsHttpServer*>(self)->ready_;
   if (ready && ready()) {

@@ -24,9 +24,10 @@ int64_t DeadlineMicros(const grpc::CallbackServerContext& context,
 
 CallFinisher::CallFinisher(grpc::ServerUnaryReactor* reactor,
                            metrics::ServerMetrics* metrics,
-                           metrics::Method method)
+                           metrics::Method method, CallTracker::Call* call)
     : reactor_(reactor),
       metrics_(metrics),
+      call_(call),
       method_(method),
       start_(std::chrono::steady_clock::now()) {
   metrics_->OnRequestStarted();
@@ -50,6 +51,7 @@ grpc::ServerUnaryReactor* CallFinisher::Finish(const absl::Status& status) {
   metrics_->OnRequestFinished(method_, static_cast<int>(status.code()),
                               seconds.count(), bytes_,
                               status.ok() ? bytes_ : 0);
+  if (call_ != nullptr) call_->MarkAnswered();
   reactor_->Finish(ToGrpcStatus(status));
   return reactor_;
 }

@@ -36,8 +36,9 @@ class TrackedAllocator final
   explicit TrackedAllocator(CallTracker* calls) : calls_(calls) {}
 
   Holder* AllocateMessages() override {
-    calls_->CallStarted();
-    return new Messages(calls_);
+    auto* messages = new Messages(calls_);
+    calls_->CallStarted(messages);
+    return messages;
   }
 
   // The handler's own request, mutable.
@@ -45,15 +46,23 @@ class TrackedAllocator final
     return static_cast<Holder*>(context->GetRpcAllocatorState())->request();
   }
 
+  // The call's entry in the tracker, its context recorded.
+  static CallTracker::Call* TrackedCall(grpc::CallbackServerContext* context) {
+    auto* messages = static_cast<Messages*>(
+        static_cast<Holder*>(context->GetRpcAllocatorState()));
+    messages->set_context(context);
+    return messages;
+  }
+
  private:
-  class Messages final : public Holder {
+  class Messages final : public Holder, public CallTracker::Call {
    public:
     explicit Messages(CallTracker* calls) : calls_(calls) {
       this->set_request(&request_);
       this->set_response(&response_);
     }
     void Release() override {
-      calls_->CallEnded();
+      calls_->CallEnded(this);
       delete this;
     }
 
@@ -70,8 +79,11 @@ class TrackedAllocator final
 // response also sees it counted. Copyable; exactly one copy may Finish().
 class CallFinisher {
  public:
+  // `call` (may be null) is marked answered when the call finishes OK, so
+  // that the tracker times its delivery.
   CallFinisher(grpc::ServerUnaryReactor* reactor,
-               metrics::ServerMetrics* metrics, metrics::Method method);
+               metrics::ServerMetrics* metrics, metrics::Method method,
+               CallTracker::Call* call = nullptr);
 
   // The request's tensor, known once the request is valid.
   void SetTensor(kernel::DType dtype, size_t elements, size_t bytes);
@@ -81,6 +93,7 @@ class CallFinisher {
  private:
   grpc::ServerUnaryReactor* reactor_;
   metrics::ServerMetrics* metrics_;
+  CallTracker::Call* call_;
   metrics::Method method_;
   std::chrono::steady_clock::time_point start_;
   kernel::DType dtype_ = kernel::DType::kFloat32;

@@ -354,10 +354,18 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(
     grpc::CallbackServerContext* context, const ModelInferRequest*,
     ModelInferResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  CallFinisher finisher(reactor, metrics_, metrics::Method::kModelInfer);
+  CallTracker::Call* tracked = decltype(allocator_)::TrackedCall(context);
+  CallFinisher finisher(reactor, metrics_, metrics::Method::kModelInfer,
+                        tracked);
   if (calls_->draining()) {
     metrics_->OnRejected(batching::RejectReason::kDraining);
     return finisher.Finish(absl::UnavailableError("server is draining"));
+  }
+  // Reset by the client before its message arrived: no work, and not counted
+  // as an invalid request.
+  if (context->IsCancelled()) {
+    metrics_->OnRejected(batching::RejectReason::kCancelled);
+    return finisher.Finish(absl::CancelledError("cancelled by the client"));
   }
   // The allocator above made the messages, so the request is ours to change.
   ModelInferRequest* request = decltype(allocator_)::MutableRequest(context);
@@ -367,6 +375,11 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(
     return finisher.Finish(valid.status());
   }
   finisher.SetTensor(valid->dtype, valid->elements, valid->bytes);
+  // gRPC serializes the response into a copy of its own.
+  if (absl::Status s = calls_->ReserveResponse(tracked, valid->bytes);
+      !s.ok()) {
+    return finisher.Finish(s);
+  }
 
   // Move the input into the response; the kernel computes there in place.
   ModelInferRequest::InferInputTensor* input = request->mutable_inputs(0);

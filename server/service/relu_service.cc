@@ -32,8 +32,13 @@ constexpr size_t kOutputSliceBytes = size_t{1} << 20;
 class ApplyCall final : public batching::BatchTask {
  public:
   ApplyCall(grpc::CallbackServerContext* context, grpc::ByteBuffer* response,
-            CallFinisher finisher)
-      : context_(context), response_(response), finisher_(finisher) {}
+            CallFinisher finisher, CallTracker* calls,
+            CallTracker::Call* tracked)
+      : context_(context),
+        response_(response),
+        finisher_(finisher),
+        calls_(calls),
+        tracked_(tracked) {}
 
   // Reads and checks the request and lays out the response. On OK, `segment`
   // is the kernel's work, or, when the data spans several slices, describes
@@ -68,6 +73,8 @@ class ApplyCall final : public batching::BatchTask {
   grpc::CallbackServerContext* const context_;
   grpc::ByteBuffer* const response_;
   CallFinisher finisher_;
+  CallTracker* const calls_;
+  CallTracker::Call* const tracked_;
   // The request's bytes: one slice (the common case for small requests), or
   // several.
   grpc::Slice received_one_;
@@ -98,6 +105,9 @@ absl::Status ApplyCall::Prepare(const grpc::ByteBuffer& request) {
   } else {
     for (const grpc::Slice& slice : received_) add_chunk(slice);
   }
+  if (const size_t rank = CountShapeDimensions(chunks); rank > kMaxTensorRank) {
+    return TooManyDimensions("tensor.shape", rank);
+  }
   if (!ParseApplyReLURequest(chunks, &request_)) {
     return absl::InvalidArgumentError(
         absl::StrCat("request is not a valid relu.v1.ApplyReLURequest: "
@@ -108,6 +118,10 @@ absl::Status ApplyCall::Prepare(const grpc::ByteBuffer& request) {
       ValidateRequest(request_.fields, request_.data_bytes);
   if (!valid.ok()) return valid.status();
   finisher_.SetTensor(valid->dtype, valid->elements, valid->bytes);
+  if (absl::Status s = calls_->ReserveResponse(tracked_, valid->bytes);
+      !s.ok()) {
+    return s;
+  }
 
   const v1::Tensor& tensor = request_.fields.tensor();
   AllocateOutput(
@@ -203,15 +217,26 @@ grpc::ServerUnaryReactor* ReluServiceImpl::ApplyReLU(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  CallFinisher finisher(reactor, metrics_, metrics::Method::kApplyReLU);
+  CallTracker::Call* tracked = decltype(allocator_)::TrackedCall(context);
+  CallFinisher finisher(reactor, metrics_, metrics::Method::kApplyReLU,
+                        tracked);
   if (calls_->draining()) {
     metrics_->OnRejected(batching::RejectReason::kDraining);
     return finisher.Finish(absl::UnavailableError("server is draining"));
   }
-  auto call = std::make_unique<ApplyCall>(context, response, finisher);
+  // Reset by the client before its message arrived: no work, and not counted
+  // as an invalid request.
+  if (context->IsCancelled()) {
+    metrics_->OnRejected(batching::RejectReason::kCancelled);
+    return finisher.Finish(absl::CancelledError("cancelled by the client"));
+  }
+  auto call =
+      std::make_unique<ApplyCall>(context, response, finisher, calls_, tracked);
   absl::Status prepared = call->Prepare(*request);
   if (!prepared.ok()) {
-    metrics_->OnInvalid();
+    if (prepared.code() == absl::StatusCode::kInvalidArgument) {
+      metrics_->OnInvalid();
+    }
     return finisher.Finish(prepared);
   }
   if (call->segment.n == 0) {

@@ -17,6 +17,7 @@ constexpr uint32_t kFixed64 = 1;
 constexpr uint32_t kLengthDelimited = 2;
 constexpr uint32_t kFixed32 = 5;
 constexpr uint32_t kTensorField = 1;  // ApplyReLURequest.tensor
+constexpr uint32_t kShapeField = 2;   // Tensor.shape
 constexpr uint32_t kDataField = 3;    // Tensor.data
 // ApplyReLUResponse.tensor and Tensor's fields, for the response prefix.
 constexpr uint8_t kResponseTensorTag = (1 << 3) | kLengthDelimited;
@@ -86,6 +87,12 @@ class ChunkReader {
     return Read(n, [out](absl::string_view piece) {
       out->append(piece.data(), piece.size());
     });
+  }
+
+  // Passes over the next `n` bytes, calling `sink` on them in pieces.
+  template <typename Sink>
+  bool Skip(size_t n, Sink sink) {
+    return Read(n, sink);
   }
 
   // Appends views of the next `n` bytes to `out`.
@@ -213,6 +220,51 @@ bool ReadTensor(ChunkReader& reader, size_t length, std::string* fields,
   return true;
 }
 
+// Passes over a field whose tag is read.
+bool SkipField(ChunkReader& reader, const Tag& tag) {
+  auto ignore = [](absl::string_view) {};
+  switch (tag.wire_type) {
+    case kVarint: {
+      uint64_t value = 0;
+      std::string raw;
+      return reader.ReadVarint(&value, &raw);
+    }
+    case kFixed64:
+      return reader.Skip(8, ignore);
+    case kFixed32:
+      return reader.Skip(4, ignore);
+    case kLengthDelimited: {
+      size_t length = 0;
+      std::string raw;
+      return ReadLength(reader, &raw, &length) && reader.Skip(length, ignore);
+    }
+  }
+  return false;
+}
+
+// Adds to `*rank` the dimensions of the Tensor of `length` bytes at the
+// reader: a packed shape's varints (each ends in a byte below 0x80) and
+// unpacked ones. Stops at anything malformed (protobuf's parse decides).
+void CountTensorDimensions(ChunkReader& reader, size_t length, size_t* rank) {
+  reader.set_limit(reader.position() + length);
+  Tag tag;
+  while (!reader.AtLimit() && ReadTag(reader, &tag)) {
+    if (tag.field == kShapeField && tag.wire_type == kLengthDelimited) {
+      size_t bytes = 0;
+      std::string raw;
+      if (!ReadLength(reader, &raw, &bytes) ||
+          !reader.Skip(bytes, [rank](absl::string_view piece) {
+            for (char c : piece) *rank += (static_cast<uint8_t>(c) & 0x80) == 0;
+          })) {
+        return;
+      }
+    } else {
+      if (tag.field == kShapeField && tag.wire_type == kVarint) ++*rank;
+      if (!SkipField(reader, tag)) return;
+    }
+  }
+}
+
 // The in-place reading of ParseApplyReLURequest; false when the layout is
 // left to protobuf (`out` may then hold a partial result).
 bool ReadInPlace(absl::Span<const absl::string_view> chunks, WireRequest* out) {
@@ -242,6 +294,28 @@ bool ReadInPlace(absl::Span<const absl::string_view> chunks, WireRequest* out) {
 }
 
 }  // namespace
+
+size_t CountShapeDimensions(absl::Span<const absl::string_view> chunks) {
+  ChunkReader reader(chunks);
+  const size_t end = reader.limit();
+  size_t rank = 0;
+  Tag tag;
+  while (!reader.AtLimit() && ReadTag(reader, &tag)) {
+    if (tag.field == kTensorField && tag.wire_type == kLengthDelimited) {
+      size_t length = 0;
+      std::string raw;
+      if (!ReadLength(reader, &raw, &length)) break;
+      const size_t tensor_end = reader.position() + length;
+      CountTensorDimensions(reader, length, &rank);
+      // Resume after the tensor, wherever its fields stopped.
+      if (reader.position() != tensor_end) break;
+      reader.set_limit(end);
+    } else if (!SkipField(reader, tag)) {
+      break;
+    }
+  }
+  return rank;
+}
 
 bool ParseApplyReLURequest(absl::Span<const absl::string_view> chunks,
                            WireRequest* out) {

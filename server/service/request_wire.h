@@ -43,6 +43,14 @@ struct WireRequest {
 bool ParseApplyReLURequest(absl::Span<const absl::string_view> chunks,
                            WireRequest* out);
 
+// How many dimensions protobuf's parse of the serialized ApplyReLURequest
+// made of `chunks` would give tensor.shape (summed over repeated `tensor`
+// fields, which protobuf merges), counted without parsing: a shape is checked
+// against its limit before it takes memory (a 63 MiB shape parses into half
+// a GiB). Counting stops at the first malformed field; what follows it is
+// left to the parse, which fails.
+size_t CountShapeDimensions(absl::Span<const absl::string_view> chunks);
+
 // The wire bytes of an ApplyReLUResponse holding a tensor of `dtype`,
 // `shape` and `data_bytes` bytes of data, up to the data itself, which
 // follows on the wire. Byte for byte protobuf's own serialization of that

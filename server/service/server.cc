@@ -1,15 +1,21 @@
 #include "server/service/server.h"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/kernel/relu_kernel.h"
 #include "server/metrics/http_server.h"
@@ -17,6 +23,7 @@
 #include "server/service/call_tracker.h"
 #include "server/service/inference_service.h"
 #include "server/service/relu_service.h"
+#include "server/service/resource_limits.h"
 #include "spdlog/spdlog.h"
 
 namespace relu::service {
@@ -76,9 +83,53 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
 
 }  // namespace
 
+// Gives the heap's free pages back to the system (malloc_trim) once calls
+// stop: after a burst of large calls, glibc keeps their freed memory in its
+// arenas, and the resident size would stay at the burst's peak. Checks every
+// second; trims once per quiet spell that follows calls.
+class MemoryTrimmer {
+ public:
+  explicit MemoryTrimmer(const CallTracker* calls)
+      : calls_(calls), thread_([this] { Run(); }) {}
+  ~MemoryTrimmer() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    CallTracker::Clock::rep trimmed_after = 0;  // last arrival before a trim
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(1),
+                         [this] { return stopping_; })) {
+      const CallTracker::Clock::rep arrival = calls_->last_call_arrival();
+      if (arrival != trimmed_after && calls_->calls() == 0) {
+        malloc_trim(0);
+        trimmed_after = arrival;
+      }
+    }
+  }
+
+  const CallTracker* const calls_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+ServerOptions Resolved(ServerOptions options) {
+  ResolveDefaults(options);
+  return options;
+}
+
 struct ReluServer::Impl {
   explicit Impl(ServerOptions o)
-      : options(std::move(o)),
+      : options(Resolved(std::move(o))),
+        shares(ShareMemory(options.memory_limit_bytes)),
         kernel(kernel::KernelOptions{options.kernel_threads, std::nullopt,
                                      options.kernel_parallel_min_bytes}),
         metrics(metrics::MetricsOptions{RELU_VERSION,
@@ -89,10 +140,13 @@ struct ReluServer::Impl {
               kernel.ApplyBatch(segments, count);
             },
             batching::Clock::Real(), &metrics),
+        calls(shares.responses_bytes,
+              std::chrono::seconds(options.send_timeout_s)),
         service(&scheduler, &metrics, &calls),
         inference(&scheduler, &metrics, &calls, RELU_VERSION) {}
 
   ServerOptions options;
+  MemoryShares shares;
   kernel::Kernel kernel;
   metrics::ServerMetrics metrics;
   batching::BatchScheduler scheduler;
@@ -104,6 +158,18 @@ struct ReluServer::Impl {
   std::unique_ptr<metrics::MetricsHttpServer> http;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  // Descriptors below which /readyz turns 503: the server cannot accept
+  // many more connections.
+  size_t file_limit = 0;
+  // Gives freed heap pages back to the system once the server is idle.
+  std::unique_ptr<MemoryTrimmer> trimmer;
+
+  bool Ready() const {
+    return ready.load() && (file_limit == 0 ||
+                            OpenFileDescriptors() + kFileReserve < file_limit);
+  }
+  // Descriptors kept for the process itself (logs, metrics, /proc reads).
+  static constexpr size_t kFileReserve = 64;
 };
 
 ReluServer::ReluServer(ServerOptions options)
@@ -129,7 +195,7 @@ absl::Status ReluServer::Start() {
   if (o.metrics_address != "off") {
     impl_->http = std::make_unique<metrics::MetricsHttpServer>(
         o.metrics_address, impl_->metrics.registry(),
-        [impl = impl_.get()] { return impl->ready.load(); });
+        [impl = impl_.get()] { return impl->Ready(); });
     if (absl::Status s = impl_->http->Start(); !s.ok()) {
       impl_->http.reset();
       return s;
@@ -146,6 +212,18 @@ absl::Status ReluServer::Start() {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(o.max_message_bytes));
+  // What clients can make gRPC hold: bytes received and being received,
+  // per-call and per-stream state. Past the quota gRPC refuses new streams
+  // and resets growing ones.
+  grpc::ResourceQuota quota("relu-server");
+  quota.Resize(impl_->shares.requests_bytes);
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             o.max_concurrent_streams);
+  if (!o.accept_compression) {
+    builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_DEFLATE, false);
+    builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
+  }
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
                              o.keepalive_time_s * 1000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
@@ -172,6 +250,8 @@ absl::Status ReluServer::Start() {
   health->SetServingStatus(kServiceName, true);
   health->SetServingStatus(kInferenceServiceName, true);
   health->SetServingStatus(true);
+  impl_->file_limit = RaiseFileLimit();
+  impl_->trimmer = std::make_unique<MemoryTrimmer>(&impl_->calls);
   impl_->ready = true;
   return absl::OkStatus();
 }
@@ -205,8 +285,12 @@ size_t ReluServer::Drain() {
   // Every accepted call has been answered; wait (within the drain timeout)
   // until gRPC has sent their responses.
   const bool sent = impl_->calls.WaitForNoCalls(deadline);
+  // Responses still undelivered now are cut by the shutdown below.
+  const size_t unsent = sent ? 0 : impl_->calls.calls_with_responses();
   spdlog::debug("batch scheduler drained ({} calls cut); responses {}", cut,
-                sent ? "sent" : "still in flight at the drain timeout");
+                sent ? "sent"
+                     : absl::StrCat("still in flight at the drain timeout (",
+                                    unsent, " undelivered)"));
   // gRPC's shutdown cuts (CANCELLED) the calls that reach it between its
   // start and its GOAWAY reaching the client. Keep refusing with UNAVAILABLE
   // (which clients retry elsewhere) until calls stop coming, so that window
@@ -218,7 +302,7 @@ size_t ReluServer::Drain() {
                           std::chrono::seconds(1));
   impl_->server->Wait();
   impl_->server.reset();
-  return cut;
+  return cut + unsent;
 }
 
 }  // namespace relu::service

@@ -4,6 +4,8 @@
 #include <sstream>
 #include <string>
 
+#include "server/service/resource_limits.h"
+
 namespace relu::service {
 
 void AddServerFlags(CLI::App& app, ServerOptions& o) {
@@ -43,6 +45,19 @@ void AddServerFlags(CLI::App& app, ServerOptions& o) {
       "drain-timeout-s", o.drain_timeout_s,
       "On SIGTERM/SIGINT, seconds to finish accepted calls before cutting them")
       ->check(CLI::Range(0, 3600));
+  flag("memory-limit-bytes", o.memory_limit_bytes,
+       "Memory the server keeps within: 3/8 for requests being received and "
+       "held (gRPC's resource quota), 3/8 for responses, the rest for the "
+       "process; past a share, new calls are refused. 0 = the cgroup's "
+       "memory limit, else half of the machine's memory")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 50));
+  flag("max-concurrent-streams", o.max_concurrent_streams,
+       "HTTP/2 streams (calls) a client may have open on one connection")
+      ->check(CLI::Range(1, 1 << 20));
+  flag("send-timeout-s", o.send_timeout_s,
+       "Seconds a finished call's response may wait for the client to take "
+       "it before the call is cancelled; 0 = no limit")
+      ->check(CLI::Range(0, 86400));
   flag("log-level", o.log_level, "trace, debug, info, warn, error or off")
       ->check(
           CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
@@ -81,6 +96,18 @@ void AddServerFlags(CLI::App& app, ServerOptions& o) {
                    "; --inline-when-idle=false turns it off, and so does a "
                    "batch delay)")
       ->envname("RELU_INLINE_WHEN_IDLE");
+  app.add_flag("--accept-compression", o.accept_compression,
+               "Accept gzip and deflate compressed requests (default false: "
+               "gRPC 1.51 inflates a message whole before checking its size, "
+               "so a small compressed request can take gigabytes; refused "
+               "ones get UNIMPLEMENTED)")
+      ->envname("RELU_ACCEPT_COMPRESSION");
+}
+
+void ResolveDefaults(ServerOptions& o) {
+  if (o.memory_limit_bytes == 0) {
+    o.memory_limit_bytes = DefaultMemoryLimitBytes();
+  }
 }
 
 std::string DescribeOptions(const ServerOptions& o) {
@@ -94,6 +121,10 @@ std::string DescribeOptions(const ServerOptions& o) {
       << " tls=" << (o.tls_cert.empty() ? "off" : "on")
       << " mtls=" << (o.tls_client_ca.empty() ? "off" : "on")
       << " drain_timeout_s=" << o.drain_timeout_s
+      << " memory_limit_bytes=" << o.memory_limit_bytes
+      << " accept_compression=" << (o.accept_compression ? "true" : "false")
+      << " max_concurrent_streams=" << o.max_concurrent_streams
+      << " send_timeout_s=" << o.send_timeout_s
       << " kernel_threads=" << o.kernel_threads
       << " kernel_parallel_min_bytes=" << o.kernel_parallel_min_bytes
       << " max_batch_requests=" << o.batching.max_batch_requests

@@ -33,6 +33,17 @@ struct ServerOptions {
   std::string tls_key;
   std::string tls_client_ca;  // set = mTLS: clients must present a cert
   int drain_timeout_s = 25;
+  // The memory the server keeps within (resource_limits.h shares it out);
+  // 0 = DefaultMemoryLimitBytes(): the cgroup's limit, else half the machine.
+  size_t memory_limit_bytes = 0;
+  // gzip/deflate requests. Off: gRPC 1.51 inflates a message whole before it
+  // checks its size, so one small compressed request can take gigabytes.
+  bool accept_compression = false;
+  // HTTP/2 streams a client may have open on one connection.
+  int max_concurrent_streams = 100;
+  // A response the client has not taken this many seconds after it was
+  // ready is cancelled, and its memory freed; 0 = never.
+  int send_timeout_s = 60;
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
   int kernel_threads = 0;           // 0 = one per core
@@ -51,6 +62,9 @@ struct ServerOptions {
 // --inline-when-idle=false (or 0, off, no) and RELU_INLINE_WHEN_IDLE=false /
 // 0 / true / 1 as well.
 void AddServerFlags(CLI::App& app, ServerOptions& options);
+
+// Fills the defaults that depend on the machine (memory_limit_bytes 0).
+void ResolveDefaults(ServerOptions& options);
 
 // "grpc_address=0.0.0.0:50051 max_message_bytes=268435456 ...": the
 // effective configuration, for the start-up log line.

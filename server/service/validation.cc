@@ -43,15 +43,32 @@ absl::Status ValidateParamsStatus(const kernel::Params& params) {
   return absl::InvalidArgumentError(error);
 }
 
+std::string ShapeText(absl::Span<const int64_t> shape) {
+  constexpr size_t kShown = 16;
+  if (shape.size() <= kShown) {
+    return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+  }
+  return absl::StrCat("[", absl::StrJoin(shape.first(kShown - 2), ", "),
+                      ", ..., ", shape.back(), "] (", shape.size(),
+                      " dimensions)");
+}
+
+absl::Status TooManyDimensions(const std::string& field, size_t rank) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " has ", rank, " dimensions; at most ",
+                   kMaxTensorRank, " are accepted (TensorFlow's limit)"));
+}
+
 absl::StatusOr<TensorSize> ValidateTensorSize(kernel::DType dtype,
                                               absl::Span<const int64_t> shape,
                                               size_t data_bytes,
                                               const TensorFieldNames& names) {
+  if (shape.size() > kMaxTensorRank) {
+    return TooManyDimensions(names.shape, shape.size());
+  }
   const size_t element_size = kernel::ElementSize(dtype);
   // For the error messages only.
-  auto shape_text = [shape] {
-    return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-  };
+  auto shape_text = [shape] { return ShapeText(shape); };
   bool has_zero = false;
   for (size_t i = 0; i < shape.size(); ++i) {
     const int64_t dim = shape[i];

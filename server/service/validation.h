@@ -39,16 +39,29 @@ struct TensorFieldNames {
   std::string data = "tensor.data";
 };
 
+// Most dimensions a tensor may have: TensorFlow's own limit
+// (TensorShape::MaxDimensions()), so every tensor Keras can hold is accepted.
+inline constexpr size_t kMaxTensorRank = 254;
+
+// "[2, 3]": a shape for a message. Past 16 dimensions it is abbreviated, so
+// a message stays short whatever the shape ("[1, 1, ..., 1] (300
+// dimensions)").
+std::string ShapeText(absl::Span<const int64_t> shape);
+
+// INVALID_ARGUMENT for a tensor of `rank` dimensions, more than
+// kMaxTensorRank; `field` names the shape ("tensor.shape").
+absl::Status TooManyDimensions(const std::string& field, size_t rank);
+
 // A tensor's size once checked.
 struct TensorSize {
   size_t elements = 0;  // product of the shape; 1 for a scalar
   size_t bytes = 0;     // elements * element size
 };
 
-// The tensor checks of ValidateRequest, shared by every protocol: every
-// dimension >= 0, a byte count that fits a size_t, and `data_bytes` equal to
-// it. OK with the size, or INVALID_ARGUMENT with ApplyReLU's messages, the
-// fields named by `names`.
+// The tensor checks of ValidateRequest, shared by every protocol: at most
+// kMaxTensorRank dimensions, every dimension >= 0, a byte count that fits a
+// size_t, and `data_bytes` equal to it. OK with the size, or INVALID_ARGUMENT
+// with ApplyReLU's messages, the fields named by `names`.
 absl::StatusOr<TensorSize> ValidateTensorSize(kernel::DType dtype,
                                               absl::Span<const int64_t> shape,
                                               size_t data_bytes,

@@ -265,9 +265,14 @@ TEST_F(ReluServiceTest, SixtyFourConcurrentCallersGetBitExactAnswers) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
-// A gzip-compressed request (the client's choice; gRPC decompresses it before
-// the handler) gets the same answer, small and large.
-TEST_F(ReluServiceTest, CompressedRequestsBitExact) {
+// With --accept-compression, a gzip-compressed request (the client's choice;
+// gRPC decompresses it before the handler) gets the same answer, small and
+// large. (Refused by default: tests/service/limits_test.cc.)
+TEST(ReluServiceCompressionTest, CompressedRequestsBitExact) {
+  ServerOptions options;
+  options.accept_compression = true;
+  ServerFixture fixture_(options);
+  ASSERT_TRUE(fixture_.start_status().ok());
   std::mt19937_64 rng(11);
   for (size_t elements : {size_t{16}, size_t{300000}}) {
     std::string data(elements * 4, '\0');
