@@ -22,6 +22,7 @@
 #include "server/metrics/server_metrics.h"
 #include "server/service/call_tracker.h"
 #include "server/service/inference_service.h"
+#include "server/service/listener.h"
 #include "server/service/relu_service.h"
 #include "server/service/resource_limits.h"
 #include "spdlog/spdlog.h"
@@ -121,6 +122,12 @@ class MemoryTrimmer {
   std::thread thread_;
 };
 
+absl::Status CannotListen(const std::string& address) {
+  return absl::UnavailableError(
+      absl::StrCat("cannot listen on --grpc-address=", address,
+                   " (in use, or not a local address?)"));
+}
+
 ServerOptions Resolved(ServerOptions options) {
   ResolveDefaults(options);
   return options;
@@ -157,16 +164,19 @@ struct ReluServer::Impl {
   std::atomic<bool> ready{false};
   std::unique_ptr<metrics::MetricsHttpServer> http;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<TcpListener> listener;  // null for non-TCP addresses
   int port = 0;
-  // Descriptors below which /readyz turns 503: the server cannot accept
-  // many more connections.
+  // The soft descriptor limit. /readyz turns 503 when fewer than
+  // kFileReserve descriptors are left (connections are then refused at
+  // accept), and back to 200 once they free up.
   size_t file_limit = 0;
   // Gives freed heap pages back to the system once the server is idle.
   std::unique_ptr<MemoryTrimmer> trimmer;
 
   bool Ready() const {
-    return ready.load() && (file_limit == 0 ||
-                            OpenFileDescriptors() + kFileReserve < file_limit);
+    return ready.load() && (!listener || listener->accepting()) &&
+           (file_limit == 0 ||
+            OpenFileDescriptors() + kFileReserve < file_limit);
   }
   // Descriptors kept for the process itself (logs, metrics, /proc reads).
   static constexpr size_t kFileReserve = 64;
@@ -181,6 +191,7 @@ ReluServer::~ReluServer() {
     // calls still exist, then cut the rest.
     impl_->calls.StartDraining();
     impl_->scheduler.Drain(0);
+    if (impl_->listener) impl_->listener->Stop();
     impl_->server->Shutdown(std::chrono::system_clock::now());
   }
 }
@@ -204,8 +215,25 @@ absl::Status ReluServer::Start() {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  impl_->file_limit = RaiseFileLimit();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(o.grpc_address, *credentials, &impl_->port);
+  // TCP addresses get our own listener (listener.h); other forms (unix:...)
+  // gRPC's.
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor;
+  absl::StatusOr<std::unique_ptr<TcpListener>> listener =
+      TcpListener::Listen(o.grpc_address);
+  if (listener.ok()) {
+    impl_->listener = std::move(*listener);
+    impl_->port = impl_->listener->port();
+    acceptor = builder.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+        *credentials);
+  } else if (listener.status().code() == absl::StatusCode::kInvalidArgument) {
+    builder.AddListeningPort(o.grpc_address, *credentials, &impl_->port);
+  } else {
+    spdlog::debug("{}", listener.status().ToString());
+    return CannotListen(o.grpc_address);
+  }
   builder.RegisterService(&impl_->service);
   builder.RegisterService(&impl_->inference);
   // A second server on the same port must fail, not share it.
@@ -241,16 +269,25 @@ absl::Status ReluServer::Start() {
   impl_->server = builder.BuildAndStart();
   if (!impl_->server || impl_->port == 0) {
     impl_->server.reset();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on --grpc-address=", o.grpc_address,
-                     " (in use, or not a local address?)"));
+    impl_->listener.reset();
+    return CannotListen(o.grpc_address);
+  }
+  if (impl_->listener) {
+    // Connections past the cap are closed at accept; the reserve keeps
+    // descriptors for the process itself.
+    size_t cap = impl_->file_limit > Impl::kFileReserve
+                     ? impl_->file_limit - Impl::kFileReserve
+                     : impl_->file_limit;
+    if (o.max_connections > 0) {
+      cap = std::min(cap, OpenFileDescriptors() + o.max_connections);
+    }
+    impl_->listener->Start(std::move(acceptor), cap);
   }
   grpc::HealthCheckServiceInterface* health =
       impl_->server->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);
   health->SetServingStatus(kInferenceServiceName, true);
   health->SetServingStatus(true);
-  impl_->file_limit = RaiseFileLimit();
   impl_->trimmer = std::make_unique<MemoryTrimmer>(&impl_->calls);
   impl_->ready = true;
   return absl::OkStatus();
@@ -298,6 +335,7 @@ size_t ReluServer::Drain() {
   impl_->calls.WaitForQuiet(std::chrono::milliseconds(200), deadline);
   // Stop accepting streams (GOAWAY); give calls that raced it a second to be
   // refused, then close the connections that clients keep open.
+  if (impl_->listener) impl_->listener->Stop();
   impl_->server->Shutdown(std::chrono::system_clock::now() +
                           std::chrono::seconds(1));
   impl_->server->Wait();

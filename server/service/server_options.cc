@@ -51,6 +51,12 @@ void AddServerFlags(CLI::App& app, ServerOptions& o) {
        "process; past a share, new calls are refused. 0 = the cgroup's "
        "memory limit, else half of the machine's memory")
       ->check(CLI::Range(size_t{0}, size_t{1} << 50));
+  flag("max-connections", o.max_connections,
+       "gRPC connections kept open at once (roughly: counted as descriptors "
+       "opened since the start); more are closed as they are accepted. 0 = "
+       "as many as the file-descriptor limit allows, less a reserve of 64 "
+       "(the soft limit is raised to the hard one at start)")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 24));
   flag("max-concurrent-streams", o.max_concurrent_streams,
        "HTTP/2 streams (calls) a client may have open on one connection")
       ->check(CLI::Range(1, 1 << 20));
@@ -123,6 +129,7 @@ std::string DescribeOptions(const ServerOptions& o) {
       << " drain_timeout_s=" << o.drain_timeout_s
       << " memory_limit_bytes=" << o.memory_limit_bytes
       << " accept_compression=" << (o.accept_compression ? "true" : "false")
+      << " max_connections=" << o.max_connections
       << " max_concurrent_streams=" << o.max_concurrent_streams
       << " send_timeout_s=" << o.send_timeout_s
       << " kernel_threads=" << o.kernel_threads

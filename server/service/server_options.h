@@ -39,6 +39,9 @@ struct ServerOptions {
   // gzip/deflate requests. Off: gRPC 1.51 inflates a message whole before it
   // checks its size, so one small compressed request can take gigabytes.
   bool accept_compression = false;
+  // Connections beyond this many are closed as they are accepted; 0 = as
+  // many as the file-descriptor limit allows, less a reserve of 64.
+  size_t max_connections = 0;
   // HTTP/2 streams a client may have open on one connection.
   int max_concurrent_streams = 100;
   // A response the client has not taken this many seconds after it was
