@@ -118,6 +118,18 @@ def port_of(address):
     return int(address.rsplit(":", 1)[1])
 
 
+def memory_bytes(quantity):
+    """A Kubernetes memory quantity ("1Gi", "512Mi", "1G", "1000") in bytes."""
+    if quantity is None:
+        return None
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40,
+             "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    for suffix in sorted(units, key=len, reverse=True):
+        if str(quantity).endswith(suffix):
+            return int(float(str(quantity)[:-len(suffix)]) * units[suffix])
+    return int(float(quantity))
+
+
 def by_kind(objects, kind):
     return [o for o in objects if o["kind"] == kind]
 
@@ -245,6 +257,24 @@ def check_objects(objects, flags, server, checker, where):
 
     checker.check(int(config.get("RELU_MAX_CONNECTION_AGE_S", "0")) > 0,
                   f"{where}: RELU_MAX_CONNECTION_AGE_S is not set above 0")
+
+    # Memory: the server's budget is the container's limit (or
+    # RELU_MEMORY_LIMIT_BYTES, never above it); 3/8 of it holds requests,
+    # 3/8 responses (server/service/resource_limits.h). A largest message
+    # and the queued tensors must fit the requests' share.
+    limit = memory_bytes(container.get("resources", {}).get("limits", {})
+                         .get("memory"))
+    if checker.check(limit, f"{where}: the container has no memory limit"):
+        budget = int(setting("RELU_MEMORY_LIMIT_BYTES") or 0) or limit
+        checker.check(budget <= limit,
+                      f"{where}: RELU_MEMORY_LIMIT_BYTES {budget} is above "
+                      f"the container's memory limit {limit}")
+        share = budget // 8 * 3
+        for name in ("RELU_MAX_MESSAGE_BYTES", "RELU_MAX_QUEUE_BYTES"):
+            value = int(setting(name))
+            checker.check(value <= share,
+                          f"{where}: {name} {value} does not fit the requests' "
+                          f"share of memory, 3/8 x {budget} = {share}")
 
     # Ports: the listen addresses, the named container ports, the probes,
     # the scrape annotation, the Services and the NetworkPolicy agree.
