@@ -114,12 +114,13 @@ def encode_apply_request(data: np.ndarray, proto_dtype: int,
     header = relu_pb2.Tensor(dtype=proto_dtype,
                              shape=shape).SerializeToString()
     nbytes = data.nbytes
-    tensor_len = len(header) + len(_TENSOR_DATA) + len(varint(nbytes)) + nbytes
+    # Empty data is left out, as protobuf leaves out an empty proto3 field.
+    data_field = ((_TENSOR_DATA, varint(nbytes), memoryview(data).cast("B"))
+                  if nbytes else ())
+    tensor_len = len(header) + sum(len(part) for part in data_field)
     params_bytes = params.SerializeToString()
-    return b"".join((
-        _REQ_TENSOR, varint(tensor_len), header, _TENSOR_DATA, varint(nbytes),
-        memoryview(data).cast("B") if nbytes else b"",
-        _REQ_PARAMS, varint(len(params_bytes)), params_bytes))
+    return b"".join((_REQ_TENSOR, varint(tensor_len), header) + data_field +
+                    (_REQ_PARAMS, varint(len(params_bytes)), params_bytes))
 
 
 class RawTensor:
