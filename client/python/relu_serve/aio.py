@@ -24,6 +24,27 @@ from relu_serve._proto import health_pb2
 
 __all__ = ["Client"]
 
+_engine_held = False
+
+
+def _hold_aio_engine() -> None:
+    """Keeps grpc.aio's engine (its completion queue and poller thread) for
+    the life of the process.
+
+    gRPC shuts the engine down when its last channel closes, and joins the
+    poller thread then; in grpcio before grpc/grpc#40989 (Debian 12 has
+    1.51) that join can hang forever when the poller is blocked writing its
+    wake-up byte to a socket the event loop no longer reads, which many
+    calls finishing just before the close make likely (seen here with 2000
+    calls in flight on a loaded machine). One reference held from the first
+    client on means the shutdown, and so the join, never happens; the
+    engine serves every event loop (it binds to each).
+    """
+    global _engine_held  # pylint: disable=global-statement
+    if not _engine_held:
+        grpc.aio.init_grpc_aio()
+        _engine_held = True
+
 
 class Client:
     """A connection to relu-serve for asyncio code; any number of calls may
@@ -42,6 +63,7 @@ class Client:
                  max_message_bytes: int = _channel.MAX_MESSAGE_BYTES,
                  retry_buffer_bytes: int = _channel.RETRY_BUFFER_BYTES,
                  channel_options: Sequence[Tuple[str, Any]] = ()):
+        _hold_aio_engine()
         self.target = target
         self._settings = ChannelSettings(
             deadline=deadline, tls_ca=tls_ca, tls_cert=tls_cert,
