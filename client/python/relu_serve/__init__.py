@@ -26,6 +26,12 @@ from relu_serve._errors import InvalidArgumentError, ReluServeError
 
 __version__ = "0.1.0"
 
+# help() and tracebacks name the public module.
+for _public in (Client, ServingStatus, InvalidArgumentError, ReluServeError,
+                bfloat16_from_float32, bfloat16_to_float32):
+    _public.__module__ = __name__
+del _public
+
 __all__ = [
     "Client",
     "HAVE_ML_DTYPES",

@@ -69,6 +69,22 @@ def test_types_the_service_does_not_compute_in(client):
     assert y.dtype == np.float16 and y.tolist() == [0.0, 2.0]
 
 
+def test_bfloat16_from_floats(client):
+    # Floats sent as bfloat16 are rounded to nearest even; the answer is
+    # bfloat16 (uint16 bit patterns without ml_dtypes).
+    x = np.float32([-1.0, 2.5, 1.00390625, 3.0])  # 1 + 2^-8: a tie, to even
+    y = client.apply(x, dtype="bfloat16", max_value=2.75)
+    if relu_serve.HAVE_ML_DTYPES:
+        y = y.view(np.uint16)
+    assert y.dtype == np.uint16
+    assert [hex(v) for v in y] == ["0x0", "0x4020", "0x3f80", "0x4030"]
+    assert relu_serve.bfloat16_to_float32(y).tolist() == [0, 2.5, 1, 2.75]
+    nan = relu_serve.bfloat16_from_float32([float("nan"), -float("nan")])
+    assert np.isnan(relu_serve.bfloat16_to_float32(nan)).all()
+    assert np.signbit(relu_serve.bfloat16_to_float32(nan)).tolist() == [
+        False, True]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
