@@ -112,8 +112,9 @@ class Client:
         # A server that answered in the typed field (FP32 / FP64 only).
         typed = (output.contents.fp32_contents if chosen.oip == "FP32" else
                  output.contents.fp64_contents)
-        return to_array(memoryview(np.array(typed, dtype=chosen.wire)),
-                        chosen, shape)
+        return to_array(
+            memoryview(np.array(typed, dtype=chosen.wire)).cast("B"), chosen,
+            shape)
 
     def server_live(self, *, deadline: Optional[float] = None) -> bool:
         """ServerLive."""

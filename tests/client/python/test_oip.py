@@ -56,3 +56,48 @@ def test_unknown_model_is_not_found(server):
             c.model_ready()
         assert info.value.code == grpc.StatusCode.NOT_FOUND
         assert "nope" in info.value.details
+
+
+def test_another_oip_server_answering_in_typed_fields():
+    # A stand-in for another Open Inference Protocol server (as Triton may
+    # answer): typed fp32_contents instead of raw_output_contents. It also
+    # shows what the client sends.
+    from concurrent import futures  # pylint: disable=import-outside-toplevel
+    from relu_serve._proto import grpc_service_pb2 as pb  # pylint: disable=import-outside-toplevel
+    seen = []
+
+    def infer(request, context):
+        del context
+        seen.append(request)
+        x = np.frombuffer(request.raw_input_contents[0], dtype="<f4")
+        response = pb.ModelInferResponse(model_name=request.model_name,
+                                         id=request.id)
+        out = response.outputs.add(name="y", datatype="FP32",
+                                   shape=request.inputs[0].shape)
+        out.contents.fp32_contents.extend(np.maximum(x, 0).tolist())
+        return response
+
+    handler = grpc.method_handlers_generic_handler(
+        "inference.GRPCInferenceService",
+        {"ModelInfer": grpc.unary_unary_rpc_method_handler(
+            infer, request_deserializer=pb.ModelInferRequest.FromString,
+            response_serializer=pb.ModelInferResponse.SerializeToString)})
+    fake = grpc.server(futures.ThreadPoolExecutor(max_workers=2),
+                       handlers=[handler])
+    port = fake.add_insecure_port("127.0.0.1:0")
+    fake.start()
+    try:
+        with relu_serve.oip.Client("127.0.0.1:%d" % port, model="m",
+                                   version="3", input_name="x") as c:
+            y = c.apply(np.float32([[-1, 2], [3, -4]]), max_value=6.0,
+                        request_id="r1")
+    finally:
+        fake.stop(None)
+    assert y.dtype == np.float32 and y.tolist() == [[0, 2], [3, 0]]
+    (request,) = seen
+    assert (request.model_name, request.model_version, request.id) == (
+        "m", "3", "r1")
+    assert [(i.name, i.datatype, list(i.shape)) for i in request.inputs] == [
+        ("x", "FP32", [2, 2])]
+    assert dict(request.parameters) == {
+        "max_value": pb.InferParameter(double_param=6.0)}
