@@ -81,8 +81,12 @@ class ServerProcess:
         """SIGTERM, wait; the exit code (0 after a complete drain)."""
         self.signal(signal.SIGTERM)
         code = self.wait()
-        os.unlink(self._log.name)
+        self.remove_log()
         return code
+
+    def remove_log(self) -> None:
+        if os.path.exists(self._log.name):
+            os.unlink(self._log.name)
 
 
 @pytest.fixture(scope="session")
@@ -106,8 +110,7 @@ def start_server(server_binary):
 
     yield start
     for server in started:
-        if server.process.poll() is None:
-            server.stop()
+        server.stop()
 
 
 @pytest.fixture(scope="session")
