@@ -36,12 +36,13 @@ class ServingStatus(enum.IntEnum):
 
 class Prepared:
     """A request ready to send: its bytes, and what the answer must be."""
-    __slots__ = ("payload", "dtype", "shape")
+    __slots__ = ("payload", "dtype", "wire", "shape")
 
-    def __init__(self, payload: bytes, dtype: _dtypes.DType,
+    def __init__(self, payload: bytes, dtype: _dtypes.DType, wire: np.dtype,
                  shape: Tuple[int, ...]):
         self.payload = payload
         self.dtype = dtype
+        self.wire = wire  # numpy dtype of the elements sent
         self.shape = shape
 
 
@@ -60,7 +61,7 @@ def prepare_apply(x: Any, max_value: Optional[float], negative_slope: float,
     params = _wire.params_message(max_value, negative_slope, threshold)
     payload = _wire.encode_apply_request(wire, chosen.proto, wire.shape,
                                          params)
-    return Prepared(payload, chosen, wire.shape)
+    return Prepared(payload, chosen, wire.dtype, wire.shape)
 
 
 def malformed() -> ReluServeError:
@@ -68,17 +69,19 @@ def malformed() -> ReluServeError:
                           "server answered with a malformed tensor")
 
 
-def to_array(data: memoryview, dtype: _dtypes.DType,
+def to_array(data: memoryview, wire: np.dtype, dtype: _dtypes.DType,
              shape: Tuple[int, ...]) -> np.ndarray:
-    """A new, writable array of `dtype.result` holding `data` (the one copy
-    of the way back); ReluServeError INTERNAL if the size does not match."""
+    """A new, writable array holding `data`, elements of `wire` (the one copy
+    of the way back), of the dtype handed back for `wire`; ReluServeError
+    INTERNAL if the size does not match."""
     count = 1
     for d in shape:
         count *= d
-    if len(data) != count * dtype.wire.itemsize:
+    if len(data) != count * wire.itemsize:
         raise malformed()
-    view = np.frombuffer(data, dtype=dtype.wire, count=count)
-    return np.array(view, dtype=dtype.result, copy=True).reshape(shape)
+    view = np.frombuffer(data, dtype=wire, count=count)
+    return np.array(view, dtype=_dtypes.result_dtype(wire, dtype),
+                    copy=True).reshape(shape)
 
 
 def finish_apply(prepared: Prepared, payload: bytes) -> np.ndarray:
@@ -90,7 +93,8 @@ def finish_apply(prepared: Prepared, payload: bytes) -> np.ndarray:
     if (tensor.dtype != prepared.dtype.proto
             or tuple(tensor.shape) != tuple(prepared.shape)):
         raise malformed()
-    return to_array(tensor.data, prepared.dtype, prepared.shape)
+    return to_array(tensor.data, prepared.wire, prepared.dtype,
+                    prepared.shape)
 
 
 class ChannelSettings:

@@ -31,8 +31,8 @@ _UINT16 = np.dtype("<u2")
 FLOAT32 = DType("float32", 1, "FP32", np.dtype("<f4"), np.dtype(np.float32))
 FLOAT64 = DType("float64", 2, "FP64", np.dtype("<f8"), np.dtype(np.float64))
 FLOAT16 = DType("float16", 3, "FP16", np.dtype("<f2"), np.dtype(np.float16))
-BF16 = DType("bfloat16", 4, "BF16",
-             BFLOAT16.newbyteorder("<") if HAVE_ML_DTYPES else _UINT16,
+# ml_dtypes' bfloat16 is native-endian: little-endian on the hosts gRPC runs on.
+BF16 = DType("bfloat16", 4, "BF16", BFLOAT16 if HAVE_ML_DTYPES else _UINT16,
              BFLOAT16 if HAVE_ML_DTYPES else np.dtype(np.uint16))
 
 BY_NAME = {d.name: d for d in (FLOAT32, FLOAT64, FLOAT16, BF16)}
@@ -89,7 +89,8 @@ def resolve(array: np.ndarray, dtype: Any) -> DType:
 
 
 def to_wire(array: np.ndarray, dtype: DType) -> np.ndarray:
-    """`array` as C-contiguous little-endian elements of `dtype`.
+    """`array` as C-contiguous little-endian elements of `dtype` (uint16 bit
+    patterns for bfloat16 given as such, or without ml_dtypes).
 
     No copy when it is already so; otherwise numpy's one conversion copy.
     bfloat16 from float values (without ml_dtypes) is rounded to nearest even.
@@ -121,3 +122,9 @@ def bfloat16_to_float32(bits: Any) -> np.ndarray:
     half of a float32)."""
     b = np.asarray(bits, dtype="<u2", order="C")
     return (b.astype("<u4") << 16).view("<f4").astype(np.float32)
+
+
+def result_dtype(wire: np.dtype, dtype: DType) -> np.dtype:
+    """The dtype handed back for a tensor sent as `wire`: uint16 bit
+    patterns for bit patterns sent, else `dtype`'s native form."""
+    return np.dtype(np.uint16) if wire.kind == "u" else dtype.result

@@ -108,13 +108,13 @@ class Client:
         if _dtypes.BY_OIP.get(output.datatype) is not chosen:
             raise malformed()
         if raw:
-            return to_array(raw[0], chosen, shape)
+            return to_array(raw[0], wire.dtype, chosen, shape)
         # A server that answered in the typed field (FP32 / FP64 only).
         typed = (output.contents.fp32_contents if chosen.oip == "FP32" else
                  output.contents.fp64_contents)
         return to_array(
-            memoryview(np.array(typed, dtype=chosen.wire)).cast("B"), chosen,
-            shape)
+            memoryview(np.array(typed, dtype=chosen.wire)).cast("B"),
+            chosen.wire, chosen, shape)
 
     def server_live(self, *, deadline: Optional[float] = None) -> bool:
         """ServerLive."""
