@@ -10,7 +10,7 @@ where the response bytes hold it. tests/client/python/test_wire.py checks
 both against protobuf's own serialization and parsing.
 """
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -72,7 +72,8 @@ def _read_varint(buf: memoryview, pos: int) -> Tuple[int, int]:
         shift += 7
 
 
-def fields(buf: memoryview):
+def fields(buf: memoryview
+           ) -> Iterator[Tuple[int, int, Optional[int], int, int]]:
     """Yields (number, wire_type, value, start, end) of each top-level field:
     value is the int of a varint / fixed field; start:end the payload of a
     length-delimited one."""

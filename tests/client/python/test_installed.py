@@ -13,7 +13,11 @@ SCRIPT = """
 import sys
 import numpy as np
 import relu_serve, relu_serve.aio, relu_serve.oip
+import os
 assert relu_serve.__file__.startswith(sys.prefix), relu_serve.__file__
+here = os.path.dirname(relu_serve.__file__)
+assert os.path.exists(os.path.join(here, "py.typed"))
+assert os.path.exists(os.path.join(here, "_proto", "relu_pb2.pyi"))
 with relu_serve.Client(sys.argv[1]) as client:
     print(client.apply(np.float32([-5.0, -2.0, 0.0, 3.0]), max_value=2.0))
     print(client.health())
