@@ -39,7 +39,7 @@ def test_pip_install_in_a_venv_offline(server, tmp_path):
                                                   "*.egg-info"))
     # pip gets no index and a proxy that refuses: any attempt to reach the
     # network would fail the install.
-    offline = dict(os.environ, PIP_NO_INDEX="1",
+    offline = dict(os.environ, PIP_NO_INDEX="1", PIP_NO_CACHE_DIR="1",
                    PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONPATH="",
                    http_proxy="http://127.0.0.1:9",
                    https_proxy="http://127.0.0.1:9")
