@@ -38,8 +38,8 @@ def main() -> int:
     import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
     x = np.linspace(-6.0, 8.0, 561, dtype=np.float32)
-    fig, axes = plt.subplots(1, len(VARIANTS), figsize=(4 * len(VARIANTS), 3.6),
-                             sharey=True)
+    fig, axes = plt.subplots(1, len(VARIANTS),
+                             figsize=(4 * len(VARIANTS), 3.6), sharey=True)
     with relu_serve.Client(args.target) as client:
         for ax, (title, params) in zip(axes, VARIANTS):
             ax.plot(x, client.apply(x, **params), color="tab:blue")

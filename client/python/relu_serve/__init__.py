@@ -3,7 +3,7 @@ numpy out, bit for bit as Keras computes it.
 
     import relu_serve
     with relu_serve.Client("localhost:50051") as client:
-        client.apply([-5.0, -2.0, 0.0, 3.0], max_value=2.0)   # [0., 0., 0., 2.]
+        client.apply([-5.0, -2.0, 0.0, 3.0], max_value=2.0)  # [0. 0. 0. 2.]
 
 - Client: blocking calls (apply, health); relu_serve.aio.Client: asyncio;
   relu_serve.oip.Client: the same over the Open Inference Protocol.

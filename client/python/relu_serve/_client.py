@@ -157,7 +157,8 @@ class Client:
 
     Thread-safe: share one Client between threads; each call may run
     concurrently. Construction is cheap (the channel connects lazily); close()
-    it, or use it as a context manager. The asyncio twin is relu_serve.aio.Client.
+    it, or use it as a context manager. The asyncio twin is
+    relu_serve.aio.Client.
     """
 
     __doc__ += _CLIENT_DOC_OPTIONS

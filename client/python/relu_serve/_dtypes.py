@@ -19,7 +19,7 @@ HAVE_ML_DTYPES = BFLOAT16 is not None
 
 
 class DType(NamedTuple):
-    """One element type: its name, relu.v1 enum value, OIP datatype, wire dtype."""
+    """One element type: name, relu.v1 enum value, OIP datatype, dtypes."""
     name: str          # "float32", ...
     proto: int         # relu.v1.DataType value
     oip: str           # Open Inference Protocol datatype ("FP32", ...)
@@ -31,7 +31,7 @@ _UINT16 = np.dtype("<u2")
 FLOAT32 = DType("float32", 1, "FP32", np.dtype("<f4"), np.dtype(np.float32))
 FLOAT64 = DType("float64", 2, "FP64", np.dtype("<f8"), np.dtype(np.float64))
 FLOAT16 = DType("float16", 3, "FP16", np.dtype("<f2"), np.dtype(np.float16))
-# ml_dtypes' bfloat16 is native-endian: little-endian on the hosts gRPC runs on.
+# ml_dtypes' bfloat16 is native-endian: little-endian where gRPC runs.
 BF16 = DType("bfloat16", 4, "BF16", BFLOAT16 if HAVE_ML_DTYPES else _UINT16,
              BFLOAT16 if HAVE_ML_DTYPES else np.dtype(np.uint16))
 

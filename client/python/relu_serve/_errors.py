@@ -1,4 +1,4 @@
-"""The one exception type of relu_serve, and its conversion from gRPC errors."""
+"""The one exception type of relu_serve, made from gRPC errors."""
 
 from typing import Optional
 
@@ -29,7 +29,8 @@ class InvalidArgumentError(ReluServeError, ValueError):
     max_value=-1.0")."""
 
 
-def make_error(code: grpc.StatusCode, details: Optional[str]) -> ReluServeError:
+def make_error(code: grpc.StatusCode,
+               details: Optional[str]) -> ReluServeError:
     """The exception for a failed call with this status."""
     cls = (InvalidArgumentError if code == grpc.StatusCode.INVALID_ARGUMENT
            else ReluServeError)
@@ -38,4 +39,5 @@ def make_error(code: grpc.StatusCode, details: Optional[str]) -> ReluServeError:
 
 def from_rpc_error(error: grpc.RpcError) -> ReluServeError:
     """The exception for a grpc.RpcError (sync or grpc.aio)."""
-    return make_error(error.code(), error.details())  # type: ignore[attr-defined]
+    # grpc.RpcError declares neither; every raised one has both.
+    return make_error(error.code(), error.details())  # type: ignore

@@ -15,7 +15,8 @@ from relu_serve._client import RELU_SERVICE
 def options_of(**kwargs):
     client = relu_serve.Client("127.0.0.1:1", **kwargs)
     try:
-        return dict(client._settings.options)  # pylint: disable=protected-access
+        # pylint: disable-next=protected-access
+        return dict(client._settings.options)
     finally:
         client.close()
 

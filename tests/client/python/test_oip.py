@@ -1,11 +1,14 @@
 """relu_serve.oip against relu-server's Open Inference Protocol service."""
 
+from concurrent import futures
+
 import grpc
 import numpy as np
 import pytest
 
 import relu_serve
 import relu_serve.oip
+from relu_serve._proto import grpc_service_pb2 as pb
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +65,6 @@ def test_another_oip_server_answering_in_typed_fields():
     # A stand-in for another Open Inference Protocol server (as Triton may
     # answer): typed fp32_contents instead of raw_output_contents. It also
     # shows what the client sends.
-    from concurrent import futures  # pylint: disable=import-outside-toplevel
-    from relu_serve._proto import grpc_service_pb2 as pb  # pylint: disable=import-outside-toplevel
     seen = []
 
     def infer(request, context):
