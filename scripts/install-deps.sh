@@ -18,6 +18,9 @@ PACKAGES=(
   # Test tools: a real Prometheus, TLS material, process inspection, Python peers.
   prometheus openssl procps curl python3 python3-yaml python3-jsonschema
   python3-numpy python3-grpcio python3-protobuf
+  # The Python client's tests: pytest, a venv to pip-install it into (offline,
+  # from Debian's setuptools and wheel), matplotlib for its plot example.
+  python3-pytest python3-venv python3-setuptools python3-wheel python3-matplotlib
   # The container image test: a private Docker daemon and a debootstrapped base.
   docker.io debootstrap
 )
