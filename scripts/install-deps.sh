@@ -21,6 +21,9 @@ PACKAGES=(
   # The Python client's tests: pytest, a venv to pip-install it into (offline,
   # from Debian's setuptools and wheel), matplotlib for its plot example.
   python3-pytest python3-venv python3-setuptools python3-wheel python3-matplotlib
+  # Hostile clients: raw HTTP/2 frames (h2, hpack, hyperframe), and the
+  # proxy put in front against HTTP/2 rapid reset.
+  python3-h2 haproxy
   # The container image test: a private Docker daemon and a debootstrapped base.
   docker.io debootstrap
 )

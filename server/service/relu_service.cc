@@ -224,9 +224,10 @@ grpc::ServerUnaryReactor* ReluServiceImpl::ApplyReLU(
     metrics_->OnRejected(batching::RejectReason::kDraining);
     return finisher.Finish(absl::UnavailableError("server is draining"));
   }
-  // Reset by the client before its message arrived: no work, and not counted
-  // as an invalid request.
-  if (context->IsCancelled()) {
+  // Reset by the client before its message arrived (gRPC 1.51 still runs the
+  // handler, with no message): no work, and not counted as an invalid
+  // request.
+  if (!request->Valid() || context->IsCancelled()) {
     metrics_->OnRejected(batching::RejectReason::kCancelled);
     return finisher.Finish(absl::CancelledError("cancelled by the client"));
   }
