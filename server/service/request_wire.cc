@@ -15,7 +15,11 @@ using google::protobuf::io::CodedOutputStream;
 constexpr uint32_t kVarint = 0;
 constexpr uint32_t kFixed64 = 1;
 constexpr uint32_t kLengthDelimited = 2;
+constexpr uint32_t kStartGroup = 3;
+constexpr uint32_t kEndGroup = 4;
 constexpr uint32_t kFixed32 = 5;
+// Protobuf's default recursion limit, which groups count against too.
+constexpr int kMaxGroupDepth = 100;
 constexpr uint32_t kTensorField = 1;  // ApplyReLURequest.tensor
 constexpr uint32_t kShapeField = 2;   // Tensor.shape
 constexpr uint32_t kDataField = 3;    // Tensor.data
@@ -44,8 +48,9 @@ class ChunkReader {
   void set_limit(size_t limit) { limit_ = limit; }
   bool AtLimit() const { return position_ == limit_; }
 
-  // Reads a varint of at most 10 bytes, appending its bytes to `raw`.
-  bool ReadVarint(uint64_t* value, std::string* raw) {
+  // Reads a varint of at most 10 bytes, appending its bytes to `raw` (when
+  // not null) and setting `*size` to their count (when not null).
+  bool ReadVarint(uint64_t* value, std::string* raw, size_t* size = nullptr) {
     // Fast path: the varint ends within the current chunk.
     if (chunk_ < chunks_.size()) {
       const absl::string_view chunk = chunks_[chunk_];
@@ -57,7 +62,8 @@ class ChunkReader {
         const auto byte = static_cast<uint8_t>(start[i]);
         result |= uint64_t{byte & 0x7fu} << (7 * i);
         if ((byte & 0x80u) == 0) {
-          raw->append(start, i + 1);
+          if (raw != nullptr) raw->append(start, i + 1);
+          if (size != nullptr) *size = i + 1;
           Read(i + 1, [](absl::string_view) {});
           *value = result;
           return true;
@@ -72,9 +78,10 @@ class ChunkReader {
       if (!Read(1, [&](absl::string_view piece) { byte = piece[0]; })) {
         return false;
       }
-      raw->push_back(byte);
+      if (raw != nullptr) raw->push_back(byte);
       result |= uint64_t{static_cast<uint8_t>(byte) & 0x7fu} << (7 * i);
       if ((static_cast<uint8_t>(byte) & 0x80u) == 0) {
+        if (size != nullptr) *size = i + 1;
         *value = result;
         return true;
       }
@@ -220,14 +227,55 @@ bool ReadTensor(ChunkReader& reader, size_t length, std::string* fields,
   return true;
 }
 
-// Passes over a field whose tag is read.
-bool SkipField(ChunkReader& reader, const Tag& tag) {
+// ReadTag and ReadLength for CountShapeDimensions, which keeps no bytes.
+bool PeekTag(ChunkReader& reader, uint32_t* field, uint32_t* wire_type) {
+  uint64_t value = 0;
+  size_t size = 0;
+  if (!reader.ReadVarint(&value, nullptr, &size) || size > kMaxVarint32Bytes ||
+      value > std::numeric_limits<uint32_t>::max() || (value >> 3) == 0) {
+    return false;
+  }
+  *field = static_cast<uint32_t>(value >> 3);
+  *wire_type = static_cast<uint32_t>(value & 7);
+  return true;
+}
+
+bool PeekLength(ChunkReader& reader, size_t* length) {
+  uint64_t value = 0;
+  size_t size = 0;
+  if (!reader.ReadVarint(&value, nullptr, &size) || size > kMaxVarint32Bytes ||
+      value > kMaxLength || value > reader.limit() - reader.position()) {
+    return false;
+  }
+  *length = static_cast<size_t>(value);
+  return true;
+}
+
+bool SkipField(ChunkReader& reader, uint32_t field, uint32_t wire_type,
+               int depth);
+
+// Passes over a group's fields up to its end tag (`field`'s).
+bool SkipGroup(ChunkReader& reader, uint32_t field, int depth) {
+  if (depth > kMaxGroupDepth) return false;
+  uint32_t inner = 0, wire_type = 0;
+  while (PeekTag(reader, &inner, &wire_type)) {
+    if (wire_type == kEndGroup) return inner == field;
+    if (!SkipField(reader, inner, wire_type, depth + 1)) return false;
+  }
+  return false;
+}
+
+// Passes over the value of a field whose tag is read (groups included, as
+// protobuf keeps them as unknown fields); false for anything malformed.
+bool SkipField(ChunkReader& reader, uint32_t field, uint32_t wire_type,
+               int depth) {
   auto ignore = [](absl::string_view) {};
-  switch (tag.wire_type) {
+  switch (wire_type) {
+    case kStartGroup:
+      return SkipGroup(reader, field, depth);
     case kVarint: {
       uint64_t value = 0;
-      std::string raw;
-      return reader.ReadVarint(&value, &raw);
+      return reader.ReadVarint(&value, nullptr);
     }
     case kFixed64:
       return reader.Skip(8, ignore);
@@ -235,8 +283,7 @@ bool SkipField(ChunkReader& reader, const Tag& tag) {
       return reader.Skip(4, ignore);
     case kLengthDelimited: {
       size_t length = 0;
-      std::string raw;
-      return ReadLength(reader, &raw, &length) && reader.Skip(length, ignore);
+      return PeekLength(reader, &length) && reader.Skip(length, ignore);
     }
   }
   return false;
@@ -247,20 +294,19 @@ bool SkipField(ChunkReader& reader, const Tag& tag) {
 // unpacked ones. Stops at anything malformed (protobuf's parse decides).
 void CountTensorDimensions(ChunkReader& reader, size_t length, size_t* rank) {
   reader.set_limit(reader.position() + length);
-  Tag tag;
-  while (!reader.AtLimit() && ReadTag(reader, &tag)) {
-    if (tag.field == kShapeField && tag.wire_type == kLengthDelimited) {
+  uint32_t field = 0, wire_type = 0;
+  while (!reader.AtLimit() && PeekTag(reader, &field, &wire_type)) {
+    if (field == kShapeField && wire_type == kLengthDelimited) {
       size_t bytes = 0;
-      std::string raw;
-      if (!ReadLength(reader, &raw, &bytes) ||
+      if (!PeekLength(reader, &bytes) ||
           !reader.Skip(bytes, [rank](absl::string_view piece) {
             for (char c : piece) *rank += (static_cast<uint8_t>(c) & 0x80) == 0;
           })) {
         return;
       }
     } else {
-      if (tag.field == kShapeField && tag.wire_type == kVarint) ++*rank;
-      if (!SkipField(reader, tag)) return;
+      if (field == kShapeField && wire_type == kVarint) ++*rank;
+      if (!SkipField(reader, field, wire_type, 0)) return;
     }
   }
 }
@@ -299,18 +345,17 @@ size_t CountShapeDimensions(absl::Span<const absl::string_view> chunks) {
   ChunkReader reader(chunks);
   const size_t end = reader.limit();
   size_t rank = 0;
-  Tag tag;
-  while (!reader.AtLimit() && ReadTag(reader, &tag)) {
-    if (tag.field == kTensorField && tag.wire_type == kLengthDelimited) {
+  uint32_t field = 0, wire_type = 0;
+  while (!reader.AtLimit() && PeekTag(reader, &field, &wire_type)) {
+    if (field == kTensorField && wire_type == kLengthDelimited) {
       size_t length = 0;
-      std::string raw;
-      if (!ReadLength(reader, &raw, &length)) break;
+      if (!PeekLength(reader, &length)) break;
       const size_t tensor_end = reader.position() + length;
       CountTensorDimensions(reader, length, &rank);
       // Resume after the tensor, wherever its fields stopped.
       if (reader.position() != tensor_end) break;
       reader.set_limit(end);
-    } else if (!SkipField(reader, tag)) {
+    } else if (!SkipField(reader, field, wire_type, 0)) {
       break;
     }
   }

@@ -48,7 +48,8 @@ bool ParseApplyReLURequest(absl::Span<const absl::string_view> chunks,
 // fields, which protobuf merges), counted without parsing: a shape is checked
 // against its limit before it takes memory (a 63 MiB shape parses into half
 // a GiB). Counting stops at the first malformed field; what follows it is
-// left to the parse, which fails.
+// left to the parse, which fails. Whenever protobuf's parse succeeds, the
+// count is its shape's size (the fuzzer checks this).
 size_t CountShapeDimensions(absl::Span<const absl::string_view> chunks);
 
 // The wire bytes of an ApplyReLUResponse holding a tensor of `dtype`,

@@ -52,6 +52,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(relu::service::ParseApplyReLURequest(chunks, &wire_request) == parses,
         "wire parse and protobuf disagree on validity");
   if (!parses) return 0;
+  Check(relu::service::CountShapeDimensions(chunks) ==
+            static_cast<size_t>(request.tensor().shape_size()),
+        "shape dimensions counted on the wire differ from protobuf's");
   std::string wire_data;
   for (absl::string_view piece : wire_request.data) {
     wire_data.append(piece.data(), piece.size());

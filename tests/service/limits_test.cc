@@ -127,6 +127,14 @@ TEST(CountShapeDimensionsTest, AgreesWithProtobuf) {
     std::string request;
     google::protobuf::io::StringOutputStream rstream(&request);
     google::protobuf::io::CodedOutputStream rout(&rstream);
+    // An unknown group (field 9) first, with a nested one: protobuf keeps
+    // it as an unknown field; counting passes over it.
+    rout.WriteTag((9 << 3) | 3);
+    rout.WriteTag((10 << 3) | 3);
+    rout.WriteTag((2 << 3) | 0);
+    rout.WriteVarint32(77);
+    rout.WriteTag((10 << 3) | 4);
+    rout.WriteTag((9 << 3) | 4);
     for (int twice = 0; twice < 2; ++twice) {  // merged by protobuf
       rout.WriteTag((1 << 3) | 2);
       rout.WriteVarint32(tensor.size());
