@@ -146,6 +146,9 @@ TEST(CountShapeDimensionsTest, AgreesWithProtobuf) {
   for (const std::string& wire : wires) {
     v1::ApplyReLURequest parsed;
     ASSERT_TRUE(parsed.ParseFromString(wire));
+    // In one piece (the pointer walk), and in two (the general one).
+    EXPECT_EQ(CountShapeDimensions({absl::string_view(wire)}),
+              static_cast<size_t>(parsed.tensor().shape_size()));
     for (size_t cut = 1; cut <= wire.size(); cut += 7) {
       std::vector<absl::string_view> chunks = {
           absl::string_view(wire).substr(0, cut),
