@@ -1161,7 +1161,7 @@ TEST(BatchSchedulerOptionsTest, ValidateNamesTheFlag) {
   options = {};
   options.max_batch_delay_micros = -1;
   EXPECT_EQ(ValidateOptions(options).message(),
-            "--max-batch-delay-micros must not be negative, got -1");
+            "--max-batch-delay-us must not be negative, got -1");
   options = {};
   options.max_queue_bytes = 0;
   EXPECT_EQ(ValidateOptions(options).code(),
