@@ -680,7 +680,8 @@ class InferenceDrainTest : public ::testing::Test {
       },
       batching::Clock::Real(), &metrics_};
   CallTracker calls_;
-  InferenceServiceImpl service_{&scheduler_, &metrics_, &calls_, "9.9.9"};
+  Admission admission_{&scheduler_, &metrics_, &calls_};
+  InferenceServiceImpl service_{&admission_, &calls_, "9.9.9"};
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<GRPCInferenceService::Stub> stub_;

@@ -1,0 +1,85 @@
+// What the gRPC front doors (relu.v1 ApplyReLU, the Open Inference Protocol's
+// ModelInfer) share: the status conversion, message allocation that counts
+// calls for the drain, and the Call (admission.h) of a unary callback method.
+#pragma once
+
+#include "absl/status/status.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/support/message_allocator.h"
+#include "server/metrics/server_metrics.h"
+#include "server/service/admission.h"
+#include "server/service/call_tracker.h"
+
+namespace relu::service {
+
+// absl and gRPC status codes share their numbering.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// Allocates a call's messages (so the handler may change the request: its
+// tensor bytes are moved into the response, not copied) and counts the call
+// in `calls` until gRPC releases them. Thread-safe.
+template <typename Request, typename Response>
+class TrackedAllocator final
+    : public grpc::MessageAllocator<Request, Response> {
+ public:
+  using Holder = grpc::MessageHolder<Request, Response>;
+
+  explicit TrackedAllocator(CallTracker* calls) : calls_(calls) {}
+
+  Holder* AllocateMessages() override {
+    calls_->CallStarted();
+    return new Messages(calls_);
+  }
+
+  // The handler's own request, mutable.
+  static Request* MutableRequest(grpc::CallbackServerContext* context) {
+    return static_cast<Holder*>(context->GetRpcAllocatorState())->request();
+  }
+
+ private:
+  class Messages final : public Holder {
+   public:
+    explicit Messages(CallTracker* calls) : calls_(calls) {
+      this->set_request(&request_);
+      this->set_response(&response_);
+    }
+    void Release() override {
+      calls_->CallEnded();
+      delete this;
+    }
+
+   private:
+    CallTracker* const calls_;
+    Request request_;
+    Response response_;
+  };
+
+  CallTracker* const calls_;
+};
+
+// A Call on a gRPC unary callback method: its deadline and cancellation are
+// the context's, and it answers through `reactor` (the context's default
+// reactor). A front door adds Decode() and, to encode its response, extends
+// Respond().
+class GrpcCall : public Call {
+ public:
+  GrpcCall(metrics::Method method, grpc::CallbackServerContext* context,
+           grpc::ServerUnaryReactor* reactor)
+      : Call(method, context->deadline()),
+        context_(context),
+        reactor_(reactor) {}
+
+  bool IsCancelled() const override { return context_->IsCancelled(); }
+  // Finishes the reactor with `status` (the response as the handler left it).
+  void Respond(const absl::Status& status) override {
+    reactor_->Finish(ToGrpcStatus(status));
+  }
+
+ protected:
+  grpc::CallbackServerContext* const context_;
+
+ private:
+  grpc::ServerUnaryReactor* const reactor_;
+};
+
+}  // namespace relu::service
