@@ -10,7 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "inference/grpc_service.pb.h"
-#include "server/kernel/relu_kernel.h"
+#include "server/kernel/types.h"
 
 namespace relu::service {
 

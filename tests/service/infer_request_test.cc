@@ -7,22 +7,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/service/infer_request_util.h"
 
 namespace relu::service {
 namespace {
 
 using inference::ModelInferRequest;
-
-ModelInferRequest MakeInfer(const std::string& datatype,
-                            const std::vector<int64_t>& shape) {
-  ModelInferRequest request;
-  request.set_model_name("relu");
-  auto* input = request.add_inputs();
-  input->set_name("input");
-  input->set_datatype(datatype);
-  for (int64_t dim : shape) input->add_shape(dim);
-  return request;
-}
 
 void ExpectInvalid(const ModelInferRequest& request,
                    const std::string& message) {
