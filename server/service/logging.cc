@@ -52,8 +52,12 @@ class JsonFormatter final : public spdlog::formatter {
   }
 };
 
+// The server's logger for gRPC's lines. Never destroyed: gRPC's threads may
+// log while the process exits, after spdlog's registry is gone.
+spdlog::logger* grpc_logger = nullptr;
+
 // gRPC's log lines ("ssl_transport_security.cc:846] Invalid cert chain
-// file."), through the default logger at their severity.
+// file."), through the server's logger at their severity.
 void LogFromGrpc(gpr_log_func_args* args) {
   spdlog::level::level_enum level = spdlog::level::info;
   switch (args->severity) {
@@ -71,8 +75,8 @@ void LogFromGrpc(gpr_log_func_args* args) {
   if (const char* slash = std::strrchr(file, '/'); slash != nullptr) {
     file = slash + 1;
   }
-  spdlog::log(level, "grpc: {}:{}] {}", file, args->line,
-              args->message == nullptr ? "" : args->message);
+  grpc_logger->log(level, "grpc: {}:{}] {}", file, args->line,
+                   args->message == nullptr ? "" : args->message);
 }
 
 }  // namespace
@@ -88,6 +92,8 @@ void SetUpLogging(const std::string& level, const std::string& format) {
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
+  // A copy that lives on (its sink too) for LogFromGrpc.
+  grpc_logger = new spdlog::logger(*logger);
   gpr_set_log_function(LogFromGrpc);
 }
 
