@@ -2,11 +2,11 @@
 // for one model, `relu` version `1`: tf.keras.layers.ReLU over one tensor.
 //
 // ModelInfer shares everything with relu.v1's ApplyReLU: the same checks and
-// messages (server/service/validation.h), the same batch scheduler and kernel,
-// the same metrics (method="ModelInfer") and the same drain (CallTracker).
-// Like ApplyReLU it computes in place: the handler moves the input's bytes
-// (raw_input_contents[0], or the fp32/fp64 contents) into the response and
-// schedules one BatchTask on them; the batch thread finishes the call.
+// messages (infer_request.h, on validation.h's), and the same admission
+// (admission.h: drain, metrics with method="ModelInfer", deadline, the batch
+// scheduler and kernel). Like ApplyReLU it computes in place: its Call's
+// Decode() moves the input's bytes (raw_input_contents[0], or the fp32/fp64
+// contents) into the response, where the kernel writes the result.
 //
 // The model:
 //   input  `input`:  FP32, FP64, FP16 or BF16, any shape (any rank);
