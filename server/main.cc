@@ -6,30 +6,10 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "server/service/logging.h"
 #include "server/service/server.h"
 #include "server/service/server_options.h"
-#include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
-
-namespace {
-
-void SetUpLogging(const relu::service::ServerOptions& options) {
-  auto logger = spdlog::stderr_logger_mt("relu-server");
-  if (options.log_format == "json") {
-    // Messages are ours and contain no double quotes or backslashes.
-    logger->set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%v"})",
-        spdlog::pattern_time_type::utc);
-  } else {
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v",
-                        spdlog::pattern_time_type::utc);
-  }
-  logger->set_level(spdlog::level::from_str(options.log_level));
-  logger->flush_on(spdlog::level::trace);
-  spdlog::set_default_logger(logger);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   relu::service::ServerOptions options;
@@ -46,7 +26,13 @@ int main(int argc, char** argv) {
     app.exit(e);
     return 2;
   }
-  SetUpLogging(options);
+  // The options as the server will check them, here where the flags were
+  // parsed: a bad value is one line naming its flag and exit 2.
+  if (absl::Status s = relu::service::ValidateServerOptions(options); !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  relu::service::SetUpLogging(options.log_level, options.log_format);
   relu::service::ResolveDefaults(options);
 
   // Every thread started from here on inherits the blocked signals; this one

@@ -1,204 +1,18 @@
 #include "client/cli/number_format.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
+
+#include "common/float_digits.h"
 
 namespace relu::cli {
 namespace {
 
-// Unsigned big integer, little-endian base-2^32 limbs; just what the digit
-// generation below needs.
-class BigInt {
- public:
-  explicit BigInt(uint64_t v = 0) {
-    while (v != 0) {
-      limbs_.push_back(static_cast<uint32_t>(v));
-      v >>= 32;
-    }
-  }
-  void ShiftLeft(int bits) {
-    if (limbs_.empty() || bits == 0) return;
-    const int words = bits / 32, rest = bits % 32;
-    if (rest != 0) {
-      uint32_t carry = 0;
-      for (uint32_t& limb : limbs_) {
-        const uint32_t next = limb >> (32 - rest);
-        limb = (limb << rest) | carry;
-        carry = next;
-      }
-      if (carry != 0) limbs_.push_back(carry);
-    }
-    limbs_.insert(limbs_.begin(), words, 0);
-  }
-  void MulSmall(uint32_t m) {
-    uint64_t carry = 0;
-    for (uint32_t& limb : limbs_) {
-      const uint64_t p = uint64_t{limb} * m + carry;
-      limb = static_cast<uint32_t>(p);
-      carry = p >> 32;
-    }
-    if (carry != 0) limbs_.push_back(static_cast<uint32_t>(carry));
-  }
-  void MulPow10(int n) {
-    for (; n >= 9; n -= 9) MulSmall(1000000000u);
-    for (; n > 0; --n) MulSmall(10);
-  }
-  void Add(const BigInt& o) {
-    limbs_.resize(std::max(limbs_.size(), o.limbs_.size()), 0);
-    uint64_t carry = 0;
-    for (size_t i = 0; i < limbs_.size(); ++i) {
-      const uint64_t s =
-          uint64_t{limbs_[i]} + (i < o.limbs_.size() ? o.limbs_[i] : 0) + carry;
-      limbs_[i] = static_cast<uint32_t>(s);
-      carry = s >> 32;
-    }
-    if (carry != 0) limbs_.push_back(static_cast<uint32_t>(carry));
-  }
-  // Precondition: *this >= o.
-  void Sub(const BigInt& o) {
-    int64_t borrow = 0;
-    for (size_t i = 0; i < limbs_.size(); ++i) {
-      int64_t d = int64_t{limbs_[i]} -
-                  (i < o.limbs_.size() ? int64_t{o.limbs_[i]} : 0) - borrow;
-      borrow = d < 0;
-      if (d < 0) d += int64_t{1} << 32;
-      limbs_[i] = static_cast<uint32_t>(d);
-    }
-    Trim();
-  }
-  friend int Compare(const BigInt& a, const BigInt& b) {
-    if (a.limbs_.size() != b.limbs_.size()) {
-      return a.limbs_.size() < b.limbs_.size() ? -1 : 1;
-    }
-    for (size_t i = a.limbs_.size(); i-- > 0;) {
-      if (a.limbs_[i] != b.limbs_[i]) return a.limbs_[i] < b.limbs_[i] ? -1 : 1;
-    }
-    return 0;
-  }
-
- private:
-  void Trim() {
-    while (!limbs_.empty() && limbs_.back() == 0) limbs_.pop_back();
-  }
-  std::vector<uint32_t> limbs_;
-};
-
-BigInt Sum(BigInt a, const BigInt& b) {
-  a.Add(b);
-  return a;
-}
-
-// A positive finite value f * 2^e of a binary format with `man_bits` stored
-// mantissa bits; `lower_gap_halved` when f is a power of two above the
-// smallest normal (the next value below is closer).
-struct Decomposed {
-  uint64_t f;
-  int e;
-  bool lower_gap_halved;
-};
-
-// Shortest decimal digits d1 d2 ... dn and exponent k with value
-// ~= 0.d1d2...dn * 10^k that read back to the value (lie inside its rounding
-// interval), the last digit chosen nearest to the value (Steele & White /
-// Burger & Dybvig free-format generation, with exact integers).
-void ShortestDigits(const Decomposed& v, std::string* digits, int* k_out) {
-  // value = r / s, upper boundary (r + m_plus) / s, lower (r - m_minus) / s.
-  BigInt r(v.f), s(1), m_plus(1), m_minus(1);
-  const int extra = v.lower_gap_halved ? 2 : 1;
-  r.ShiftLeft(extra);
-  if (v.e >= 0) {
-    r.ShiftLeft(v.e);
-    m_plus.ShiftLeft(v.e + extra - 1);
-    m_minus.ShiftLeft(v.e);
-    s.ShiftLeft(extra);
-  } else {
-    m_plus.ShiftLeft(extra - 1);
-    s.ShiftLeft(extra - v.e);
-  }
-  // IEEE round-half-even reads a boundary back to this value when its
-  // mantissa is even: then the boundaries are inside the interval.
-  const bool inclusive = (v.f & 1) == 0;
-  // k: the smallest integer with the upper boundary below 10^k (at or below
-  // when it is outside), so the first digit is below 10. Start from an
-  // estimate and correct it.
-  const double approx =
-      std::log10(static_cast<double>(v.f)) + v.e * 0.30102999566398120;
-  int k = static_cast<int>(std::ceil(approx));
-  auto scaled_fits = [&](int kk) {  // r + m_plus < (<=) s * 10^kk
-    BigInt lhs = Sum(r, m_plus), rhs = s;
-    if (kk >= 0) {
-      rhs.MulPow10(kk);
-    } else {
-      lhs.MulPow10(-kk);
-    }
-    const int c = Compare(lhs, rhs);
-    return inclusive ? c < 0 : c <= 0;
-  };
-  while (!scaled_fits(k)) ++k;
-  while (scaled_fits(k - 1)) --k;
-  if (k >= 0) {
-    s.MulPow10(k);
-  } else {
-    r.MulPow10(-k);
-    m_plus.MulPow10(-k);
-    m_minus.MulPow10(-k);
-  }
-  digits->clear();
-  for (;;) {
-    r.MulSmall(10);
-    m_plus.MulSmall(10);
-    m_minus.MulSmall(10);
-    int d = 0;
-    while (Compare(r, s) >= 0) {
-      r.Sub(s);
-      ++d;
-    }
-    const int c_low = Compare(r, m_minus);
-    const int c_high = Compare(Sum(r, m_plus), s);
-    const bool low = inclusive ? c_low <= 0 : c_low < 0;
-    const bool high = inclusive ? c_high >= 0 : c_high > 0;
-    if (!low && !high) {
-      digits->push_back(static_cast<char>('0' + d));
-      continue;
-    }
-    bool round_up;
-    if (low && !high) {
-      round_up = false;
-    } else if (high && !low) {
-      round_up = true;
-    } else {
-      BigInt twice = r;
-      twice.ShiftLeft(1);
-      const int c = Compare(twice, s);
-      round_up = c > 0 || (c == 0 && (d & 1));
-    }
-    if (round_up) ++d;
-    digits->push_back(static_cast<char>('0' + d));
-    break;
-  }
-  // A round-up can carry (never past the first digit for a correct k).
-  for (size_t i = digits->size(); i-- > 0;) {
-    if ((*digits)[i] <= '9') break;
-    (*digits)[i] = '0';
-    if (i == 0) {
-      digits->insert(digits->begin(), '1');
-      ++k;
-    } else {
-      ++(*digits)[i - 1];
-    }
-  }
-  while (digits->size() > 1 && digits->back() == '0') digits->pop_back();
-  *k_out = k;
-}
-
-// Formats a finite nonzero value given its magnitude decomposition.
-std::string FormatFinite(bool negative, const Decomposed& v,
+// Formats a finite nonzero value given its shortest digits.
+std::string FormatFinite(bool negative, const ShortestDecimal& shortest,
                          long double magnitude) {
-  std::string digits;
-  int k;
-  ShortestDigits(v, &digits, &k);
+  const std::string& digits = shortest.digits;
+  const int k = shortest.k;
   std::string out = negative ? "-" : "";
   const int n = static_cast<int>(digits.size());
   if (magnitude >= 1e-4L && magnitude < 1e16L) {
@@ -230,8 +44,11 @@ std::string FormatFinite(bool negative, const Decomposed& v,
   return out;
 }
 
-// Formats a value of a binary format given as its bit pattern.
-std::string FormatBits(uint64_t bits, int exp_bits, int man_bits) {
+// The value of a binary format given as its bit pattern, with `shortest`
+// giving the digits of a finite nonzero one.
+template <typename Shortest>
+std::string FormatBits(uint64_t bits, int exp_bits, int man_bits,
+                       Shortest shortest) {
   const bool negative = (bits >> (exp_bits + man_bits)) & 1;
   const int exp_field =
       static_cast<int>((bits >> man_bits) & ((1u << exp_bits) - 1));
@@ -242,15 +59,10 @@ std::string FormatBits(uint64_t bits, int exp_bits, int man_bits) {
     return negative ? "-inf" : "inf";
   }
   if (exp_field == 0 && frac == 0) return negative ? "-0.0" : "0.0";
-  Decomposed v;
-  if (exp_field == 0) {
-    v = {frac, 1 - bias - man_bits, false};
-  } else {
-    v = {frac | (uint64_t{1} << man_bits), exp_field - bias - man_bits,
-         frac == 0 && exp_field > 1};
-  }
-  const long double magnitude = std::ldexp(static_cast<long double>(v.f), v.e);
-  return FormatFinite(negative, v, magnitude);
+  const uint64_t f = exp_field == 0 ? frac : frac | (uint64_t{1} << man_bits);
+  const int e = (exp_field == 0 ? 1 : exp_field) - bias - man_bits;
+  const long double magnitude = std::ldexp(static_cast<long double>(f), e);
+  return FormatFinite(negative, shortest(), magnitude);
 }
 
 template <typename T>
@@ -284,21 +96,24 @@ std::string FormatAll(const Tensor& t, std::string (*format)(T)) {
 std::string FormatFloat64(double value) {
   uint64_t bits;
   std::memcpy(&bits, &value, sizeof bits);
-  return FormatBits(bits, 11, 52);
+  return FormatBits(bits, 11, 52, [value] { return ShortestDigits(value); });
 }
 
 std::string FormatFloat32(float value) {
   uint32_t bits;
   std::memcpy(&bits, &value, sizeof bits);
-  return FormatBits(bits, 8, 23);
+  return FormatBits(bits, 8, 23, [value] { return ShortestDigits(value); });
 }
 
 std::string FormatFloat16(Float16 value) {
-  return FormatBits(value.bits, 5, 10);
+  return FormatBits(value.bits, 5, 10, [value] {
+    return ShortestDigitsOfBits(value.bits, 5, 10);
+  });
 }
 
 std::string FormatBFloat16(BFloat16 value) {
-  return FormatBits(value.bits, 8, 7);
+  return FormatBits(value.bits, 8, 7,
+                    [value] { return ShortestDigitsOfBits(value.bits, 8, 7); });
 }
 
 std::string FormatTensor(const Tensor& tensor) {

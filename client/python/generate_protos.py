@@ -30,6 +30,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO_ROOT = os.path.join(HERE, "..", "..", "proto")
+# health.proto comes from Debian's grpc-proto package, as for the server.
+GRPC_PROTO_ROOT = "/usr/share/grpc-proto"
 PROTOS = (
     "relu/v1/relu.proto",
     "grpc/health/v1/health.proto",
@@ -44,7 +46,8 @@ def generate(out_dir: str, protoc: str = "protoc",
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [protoc, "--proto_path=" + proto_root, "--python_out=" + tmp,
+            [protoc, "--proto_path=" + proto_root,
+             "--proto_path=" + GRPC_PROTO_ROOT, "--python_out=" + tmp,
              "--pyi_out=" + tmp] + list(PROTOS),
             check=True)
         os.makedirs(out_dir, exist_ok=True)

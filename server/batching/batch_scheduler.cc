@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 
@@ -102,7 +103,7 @@ absl::Status ValidateOptions(const BatchSchedulerOptions& options) {
   }
   if (options.max_batch_delay_micros < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--max-batch-delay-micros must not be negative, got ",
+        absl::StrCat("--max-batch-delay-us must not be negative, got ",
                      options.max_batch_delay_micros));
   }
   if (options.max_queue_requests < 1) {
@@ -167,20 +168,21 @@ struct BatchScheduler::State {
 
   mutable std::mutex mu;
   std::condition_variable cv;  // queue grew, or draining began
-  std::deque<std::unique_ptr<BatchTask>> queue;  // guarded by mu
-  size_t queued_bytes = 0;                       // guarded by mu
-  bool draining = false;                         // guarded by mu
-  int64_t drain_deadline_micros = INT64_MAX;     // guarded by mu
-  size_t cut_tasks = 0;                          // guarded by mu
+  std::deque<std::unique_ptr<BatchTask>> queue ABSL_GUARDED_BY(mu);
+  size_t queued_bytes ABSL_GUARDED_BY(mu) = 0;
+  bool draining ABSL_GUARDED_BY(mu) = false;
+  int64_t drain_deadline_micros ABSL_GUARDED_BY(mu) = INT64_MAX;
+  size_t cut_tasks ABSL_GUARDED_BY(mu) = 0;
   // Whether the kernel is taken: by the scheduler thread from closing a batch
   // until its tasks' Done() calls returned, or by an inline run until its
   // kernel call returned. Set by whoever takes it.
-  bool kernel_busy = false;  // guarded by mu
+  bool kernel_busy ABSL_GUARDED_BY(mu) = false;
   // Tasks Schedule() is running inline and has not yet destroyed.
-  size_t inline_runs = 0;  // guarded by mu
+  size_t inline_runs ABSL_GUARDED_BY(mu) = 0;
 
   std::mutex join_mu;  // serializes joining `thread` in Drain()
-  std::thread thread;  // joinable until the first Drain() joins it
+  // Joinable until the first Drain() joins it.
+  std::thread thread ABSL_GUARDED_BY(join_mu);
 };
 
 void BatchScheduler::State::AnswerDropped(std::vector<Dropped>& dropped,
@@ -475,6 +477,8 @@ bool BatchScheduler::draining() const {
   std::lock_guard<std::mutex> lock(state_->mu);
   return state_->draining;
 }
+
+Clock* BatchScheduler::clock() const { return state_->clock; }
 
 size_t BatchScheduler::queued_requests() const {
   std::lock_guard<std::mutex> lock(state_->mu);

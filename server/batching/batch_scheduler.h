@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "server/kernel/relu_kernel.h"
+#include "server/kernel/types.h"
 
 namespace relu::batching {
 
@@ -229,6 +229,8 @@ class BatchScheduler {
 
   // Whether Drain() has begun (Schedule() refuses from then on).
   bool draining() const;
+  // The clock that deadline_micros and enqueue_micros are read on.
+  Clock* clock() const;
   size_t queued_requests() const;
   size_t queued_bytes() const;
 

@@ -1,8 +1,6 @@
-// Path selection (CPUID, RELU_KERNEL_ISA) and the single-thread entry point.
+// Path selection (CPUID) and the single-thread entry point.
 #include <cpuid.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "server/kernel/plan.h"
@@ -60,22 +58,6 @@ bool IsaSupported(Isa isa) {
 namespace {
 
 Isa ComputeDefaultIsa() {
-  if (const char* forced = std::getenv("RELU_KERNEL_ISA");
-      forced != nullptr && *forced != '\0') {
-    const std::optional<Isa> isa = ParseIsa(forced);
-    if (!isa.has_value()) {
-      std::fprintf(stderr,
-                   "RELU_KERNEL_ISA=%s is not one of scalar, avx2, avx512\n",
-                   forced);
-      std::abort();
-    }
-    if (!IsaSupported(*isa)) {
-      std::fprintf(stderr, "RELU_KERNEL_ISA=%s is not supported by this CPU\n",
-                   forced);
-      std::abort();
-    }
-    return *isa;
-  }
   for (Isa isa : {Isa::kAvx512, Isa::kAvx2}) {
     if (IsaSupported(isa)) return isa;
   }

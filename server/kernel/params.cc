@@ -1,66 +1,25 @@
-// Dtypes, parameter validation, Python float formatting and plans.
+// Parameter validation, Python float formatting and plans.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "common/float_digits.h"
 #include "server/kernel/plan.h"
 #include "server/kernel/relu_kernel.h"
 
 namespace relu::kernel {
-
-size_t ElementSize(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return 4;
-    case DType::kFloat64:
-      return 8;
-    case DType::kFloat16:
-    case DType::kBFloat16:
-      return 2;
-  }
-  return 0;
-}
-
-const char* DTypeName(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return "float32";
-    case DType::kFloat64:
-      return "float64";
-    case DType::kFloat16:
-      return "float16";
-    case DType::kBFloat16:
-      return "bfloat16";
-  }
-  return "unknown";
-}
 
 std::string PythonFloatRepr(double value) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
   if (value == 0) return std::signbit(value) ? "-0.0" : "0.0";
   // Shortest digit string that reads back to the same double.
-  char buf[64];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof(buf), "%.*e", precision - 1, value);
-    if (std::strtod(buf, nullptr) == value) break;
-  }
-  // buf is "[-]d[.ddd]e[+-]xx": split into sign, digits and exponent.
-  std::string text(buf);
-  std::string sign;
-  if (text[0] == '-') {
-    sign = "-";
-    text.erase(0, 1);
-  }
-  const size_t e_pos = text.find('e');
-  const int exponent = std::atoi(text.c_str() + e_pos + 1);
-  std::string digits;
-  for (size_t i = 0; i < e_pos; ++i) {
-    if (text[i] != '.') digits += text[i];
-  }
-  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+  const ShortestDecimal shortest = ShortestDigits(value);
+  const std::string sign = std::signbit(value) ? "-" : "";
+  const std::string& digits = shortest.digits;
+  const int exponent = shortest.k - 1;
   // Python's repr: scientific when the exponent is < -4 or >= 16.
   if (exponent < -4 || exponent >= 16) {
     std::string out = sign + digits.substr(0, 1);

@@ -2,10 +2,12 @@
 // threshold) over float32, float64, float16 and bfloat16 tensors, bit for bit
 // as specified in tests/data (keras-relu.md, relu_golden_edges.json).
 //
-// Three code paths (portable scalar, AVX2, AVX-512) are chosen once from
-// CPUID; RELU_KERNEL_ISA=scalar|avx2|avx512 forces one (tests, benchmarks).
+// Three code paths (portable scalar, AVX2, AVX-512): the best one this CPU
+// supports, chosen once from CPUID, unless KernelOptions::isa names one. The
+// library reads no flags and no environment.
 // Large jobs are split over a oneTBB task_arena; small ones run inline on the
-// caller's thread. This library depends on oneTBB only: no gRPC, no protobuf.
+// caller's thread. This library depends on oneTBB only (and on
+// common/float_digits.h, which has no dependencies): no gRPC, no protobuf.
 #pragma once
 
 #include <cstddef>
@@ -14,27 +16,9 @@
 #include <optional>
 #include <string>
 
+#include "server/kernel/types.h"
+
 namespace relu::kernel {
-
-// Element types. The values match relu.v1.DataType.
-enum class DType : uint8_t {
-  kFloat32 = 1,
-  kFloat64 = 2,
-  kFloat16 = 3,
-  kBFloat16 = 4,
-};
-
-// Bytes per element of `dtype`.
-size_t ElementSize(DType dtype);
-// "float32", "float64", "float16", "bfloat16".
-const char* DTypeName(DType dtype);
-
-// The layer's constructor arguments.
-struct Params {
-  std::optional<double> max_value;  // absent = unlimited
-  double negative_slope = 0.0;
-  double threshold = 0.0;
-};
 
 // Checks `params` the way the Keras constructor does (max_value, then
 // negative_slope, then threshold; NaN refused just before each negative
@@ -54,9 +38,8 @@ const char* IsaName(Isa isa);
 std::optional<Isa> ParseIsa(const std::string& name);
 // Whether this CPU (and OS) can run `isa`.
 bool IsaSupported(Isa isa);
-// The path every Kernel uses unless told otherwise: RELU_KERNEL_ISA if set
-// (an unknown or unsupported value aborts with a message), else the best
-// supported one. Computed once; thread-safe.
+// The path every Kernel uses unless KernelOptions::isa says otherwise: the
+// best one IsaSupported(). Computed once; thread-safe.
 Isa DefaultIsa();
 
 // Runs `n` elements of `dtype` from `in` to `out` on the calling thread with
@@ -67,18 +50,9 @@ Isa DefaultIsa();
 void ApplyOnThread(Isa isa, DType dtype, const Params& params, const void* in,
                    void* out, size_t n);
 
-// One request's share of a batched job.
-struct Segment {
-  DType dtype = DType::kFloat32;
-  Params params;
-  const void* in = nullptr;
-  void* out = nullptr;  // may equal `in`
-  size_t n = 0;         // elements
-};
-
 struct KernelOptions {
   int threads = 0;         // size of the TBB arena; 0 = one per core
-  std::optional<Isa> isa;  // nullopt = DefaultIsa()
+  std::optional<Isa> isa;  // nullopt = DefaultIsa(); else IsaSupported()
   // Jobs (a tensor, or a batch's total) smaller than this run on the calling
   // thread alone; larger ones are split across the arena.
   size_t parallel_min_bytes = size_t{1} << 20;

@@ -26,15 +26,9 @@ constexpr const char* kStatusCodeNames[kNumStatusCodes] = {
     "UNAUTHENTICATED",
 };
 
-// Indexed by batching::RejectReason, then "invalid" (kInvalidIndex).
-constexpr const char* kRejectReasonNames[] = {
-    "queue_full", "deadline", "cancelled", "draining", "invalid"};
-// Indexed by batching::CloseReason.
-constexpr const char* kCloseReasonNames[] = {"idle", "max_requests",
-                                             "max_elements", "delay"};
-// Indexed by kernel::DType - 1.
-constexpr const char* kDTypeNames[] = {"float32", "float64", "float16",
-                                       "bfloat16"};
+// relu_rejected_total's reason for a request refused as invalid (after the
+// batcher's RejectReasons, at kInvalidIndex).
+constexpr char kInvalidReasonName[] = "invalid";
 
 // Dividing (not multiplying by 1e-6) rounds once, so a whole number of
 // microseconds lands exactly on the decimal bucket bounds: 10 us is le="1e-05".
@@ -132,7 +126,8 @@ ServerMetrics::ServerMetrics(const MetricsOptions& options)
                        .Help("Tensor elements computed, by dtype.")
                        .Register(*registry_);
   for (int d = 0; d < kNumDTypes; ++d) {
-    elements_[d] = &elements.Add({{"dtype", kDTypeNames[d]}});
+    elements_[d] = &elements.Add(
+        {{"dtype", kernel::DTypeName(static_cast<kernel::DType>(d + 1))}});
   }
 
   auto& rejected = prometheus::BuildCounter()
@@ -140,7 +135,11 @@ ServerMetrics::ServerMetrics(const MetricsOptions& options)
                        .Help("Calls refused or dropped, by reason.")
                        .Register(*registry_);
   for (int r = 0; r < kNumRejectReasons; ++r) {
-    rejected_[r] = &rejected.Add({{"reason", kRejectReasonNames[r]}});
+    rejected_[r] = &rejected.Add(
+        {{"reason", r == kInvalidIndex
+                        ? kInvalidReasonName
+                        : batching::RejectReasonName(
+                              static_cast<batching::RejectReason>(r))}});
   }
 
   queue_requests_ = &prometheus::BuildGauge()
@@ -182,7 +181,9 @@ ServerMetrics::ServerMetrics(const MetricsOptions& options)
                           .Help("Batches by the reason they stopped growing.")
                           .Register(*registry_);
   for (int r = 0; r < kNumCloseReasons; ++r) {
-    batch_close_[r] = &batch_close.Add({{"reason", kCloseReasonNames[r]}});
+    batch_close_[r] = &batch_close.Add(
+        {{"reason",
+          batching::CloseReasonName(static_cast<batching::CloseReason>(r))}});
   }
 
   prometheus::BuildGauge()

@@ -33,7 +33,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "server/batching/batch_scheduler.h"
-#include "server/kernel/relu_kernel.h"
+#include "server/kernel/types.h"
 
 namespace relu::metrics {
 

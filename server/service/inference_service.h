@@ -2,11 +2,11 @@
 // for one model, `relu` version `1`: tf.keras.layers.ReLU over one tensor.
 //
 // ModelInfer shares everything with relu.v1's ApplyReLU: the same checks and
-// messages (server/service/validation.h), the same batch scheduler and kernel,
-// the same metrics (method="ModelInfer") and the same drain (CallTracker).
-// Like ApplyReLU it computes in place: the handler moves the input's bytes
-// (raw_input_contents[0], or the fp32/fp64 contents) into the response and
-// schedules one BatchTask on them; the batch thread finishes the call.
+// messages (infer_request.h, on validation.h's), and the same admission
+// (admission.h: drain, metrics with method="ModelInfer", deadline, the batch
+// scheduler and kernel). Like ApplyReLU it computes in place: its Call's
+// Decode() moves the input's bytes (raw_input_contents[0], or the fp32/fp64
+// contents) into the response, where the kernel writes the result.
 //
 // The model:
 //   input  `input`:  FP32, FP64, FP16 or BF16, any shape (any rank);
@@ -25,60 +25,23 @@
 
 #include <string>
 
-#include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
 #include "inference/grpc_service.grpc.pb.h"
-#include "server/batching/batch_scheduler.h"
-#include "server/kernel/relu_kernel.h"
-#include "server/metrics/server_metrics.h"
-#include "server/service/call.h"
+#include "server/service/admission.h"
 #include "server/service/call_tracker.h"
+#include "server/service/grpc_call.h"
+#include "server/service/infer_request.h"
 
 namespace relu::service {
-
-// The served model, and how ModelMetadata describes it.
-inline constexpr char kOipModelName[] = "relu";
-inline constexpr char kOipModelVersion[] = "1";
-// relu-serve's own kernel, written in C++ (no framework model file behind
-// it), in the "<backend>_<format>" style of Triton's platform names.
-inline constexpr char kOipPlatform[] = "relu-serve_cpp";
-inline constexpr char kOipServerName[] = "relu-serve";
-inline constexpr char kOipInputName[] = "input";
-inline constexpr char kOipOutputName[] = "output";
-
-// A ModelInfer request, checked.
-struct ValidatedInfer {
-  kernel::DType dtype;
-  kernel::Params params;
-  size_t elements = 0;
-  size_t bytes = 0;
-  // The data is in raw_input_contents[0] (else in the typed contents).
-  bool raw = false;
-};
-
-// Checks a ModelInfer request, in this order: the model (NOT_FOUND for
-// another name, or a version other than "" and "1"), the inputs (exactly
-// one, named "input"), the requested outputs (none, or one named "output"),
-// the parameters (names and types, then the Keras constructor's checks with
-// ApplyReLU's messages), the datatype, where the data is, and the shape
-// against the data (ApplyReLU's messages, naming "inputs[0].shape" and
-// "raw_input_contents[0]" or "inputs[0].contents.fp32_contents"). Every
-// failure but the model's is INVALID_ARGUMENT, naming the field.
-absl::StatusOr<ValidatedInfer> ValidateInferRequest(
-    const inference::ModelInferRequest& request);
-
-// The wire datatype of a kernel dtype: "FP32", "FP64", "FP16", "BF16".
-const char* OipDatatype(kernel::DType dtype);
 
 class InferenceServiceImpl final
     : public inference::GRPCInferenceService::CallbackService {
  public:
-  // `scheduler`, `metrics` and `calls` must outlive the service. ModelInfer
-  // calls count in `calls` (see ReluServiceImpl); once calls->draining(),
-  // ModelInfer answers UNAVAILABLE and ServerReady / ModelReady say false.
-  // `version` is the server's, for ServerMetadata.
-  InferenceServiceImpl(batching::BatchScheduler* scheduler,
-                       metrics::ServerMetrics* metrics, CallTracker* calls,
+  // `admission` and `calls` must outlive the service. ModelInfer calls count
+  // in `calls` (see ReluServiceImpl) and go through `admission`; once
+  // calls->draining(), ModelInfer answers UNAVAILABLE and ServerReady /
+  // ModelReady say false. `version` is the server's, for ServerMetadata.
+  InferenceServiceImpl(Admission* admission, CallTracker* calls,
                        std::string version);
 
   grpc::ServerUnaryReactor* ServerLive(
@@ -109,8 +72,7 @@ class InferenceServiceImpl final
       inference::ModelInferResponse* response) override;
 
  private:
-  batching::BatchScheduler* const scheduler_;
-  metrics::ServerMetrics* const metrics_;
+  Admission* const admission_;
   CallTracker* const calls_;
   const std::string version_;
   TrackedAllocator<inference::ModelInferRequest, inference::ModelInferResponse>

@@ -182,8 +182,9 @@ void TcpListener::Run() {
           break;
         }
         if (static_cast<size_t>(fd) >= max_descriptor_) {
-          close(fd);
+          // Counted first: the peer sees the close.
           refused_.fetch_add(1, std::memory_order_relaxed);
+          close(fd);
           continue;
         }
         accepting_ = true;

@@ -12,7 +12,6 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "server/service/call.h"
 #include "server/service/request_wire.h"
 #include "server/service/validation.h"
 
@@ -29,29 +28,31 @@ constexpr size_t kOutputSliceBytes = size_t{1} << 20;
 // One ApplyReLU call from its parse to its answer. It holds the received
 // slices, which the kernel reads tensor.data from, and the response's slices,
 // which the kernel writes; `pieces` pair them up.
-class ApplyCall final : public batching::BatchTask {
+class ApplyCall final : public GrpcCall {
  public:
-  ApplyCall(grpc::CallbackServerContext* context, grpc::ByteBuffer* response,
-            CallFinisher finisher, CallTracker* calls,
-            CallTracker::Call* tracked)
-      : context_(context),
-        response_(response),
-        finisher_(finisher),
-        calls_(calls),
-        tracked_(tracked) {}
+  ApplyCall(grpc::CallbackServerContext* context,
+            grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
+            grpc::ByteBuffer* response, CallTracker::Call* tracked)
+      : GrpcCall(metrics::Method::kApplyReLU, context, reactor, tracked),
+        request_bytes_(request),
+        response_(response) {}
+
+  // A stream reset before its message arrived still reaches the handler in
+  // gRPC 1.51, with no message: cancelled.
+  bool IsCancelled() const override {
+    return !request_bytes_->Valid() || GrpcCall::IsCancelled();
+  }
 
   // Reads and checks the request and lays out the response. On OK, `segment`
   // is the kernel's work, or, when the data spans several slices, describes
-  // the whole tensor (its pointers unused) and `pieces` are the work; the call
-  // is ready to schedule, or, with no elements, to finish.
-  absl::Status Prepare(const grpc::ByteBuffer& request);
+  // the whole tensor (its pointers unused) and `pieces` are the work.
+  absl::Status Decode() override;
 
-  bool IsCancelled() const override { return context_->IsCancelled(); }
-  void Done(absl::Status status) override {
+  void Respond(const absl::Status& status) override {
     if (status.ok()) {
       *response_ = grpc::ByteBuffer(output_.data(), output_.size());
     }
-    finisher_.Finish(status);
+    GrpcCall::Respond(status);
   }
 
  private:
@@ -70,11 +71,8 @@ class ApplyCall final : public batching::BatchTask {
   // joined in `straddled_` first.
   void PlanPieces(kernel::DType dtype, const kernel::Params& params);
 
-  grpc::CallbackServerContext* const context_;
+  const grpc::ByteBuffer* const request_bytes_;
   grpc::ByteBuffer* const response_;
-  CallFinisher finisher_;
-  CallTracker* const calls_;
-  CallTracker::Call* const tracked_;
   // The request's bytes: one slice (the common case for small requests), or
   // several.
   grpc::Slice received_one_;
@@ -86,9 +84,9 @@ class ApplyCall final : public batching::BatchTask {
   std::vector<uint64_t> straddled_;
 };
 
-absl::Status ApplyCall::Prepare(const grpc::ByteBuffer& request) {
-  if (!request.TrySingleSlice(&received_one_).ok() &&
-      !request.Dump(&received_).ok()) {
+absl::Status ApplyCall::Decode() {
+  if (!request_bytes_->TrySingleSlice(&received_one_).ok() &&
+      !request_bytes_->Dump(&received_).ok()) {
     return absl::InvalidArgumentError(
         "request is not a valid relu.v1.ApplyReLURequest: its compressed "
         "bytes cannot be decompressed");
@@ -117,11 +115,7 @@ absl::Status ApplyCall::Prepare(const grpc::ByteBuffer& request) {
   absl::StatusOr<ValidatedRequest> valid =
       ValidateRequest(request_.fields, request_.data_bytes);
   if (!valid.ok()) return valid.status();
-  finisher_.SetTensor(valid->dtype, valid->elements, valid->bytes);
-  if (absl::Status s = calls_->ReserveResponse(tracked_, valid->bytes);
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = ReserveResponse(valid->bytes); !s.ok()) return s;
 
   const v1::Tensor& tensor = request_.fields.tensor();
   AllocateOutput(
@@ -201,10 +195,8 @@ void ApplyCall::PlanPieces(kernel::DType dtype, const kernel::Params& params) {
 
 }  // namespace
 
-ReluServiceImpl::ReluServiceImpl(batching::BatchScheduler* scheduler,
-                                 metrics::ServerMetrics* metrics,
-                                 CallTracker* calls)
-    : scheduler_(scheduler), metrics_(metrics), calls_(calls) {
+ReluServiceImpl::ReluServiceImpl(Admission* admission, CallTracker* calls)
+    : admission_(admission), calls_(calls) {
   // What the generated SetMessageAllocatorFor_ApplyReLU does for the
   // protobuf-typed method, for the raw one.
   static_cast<grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer,
@@ -217,38 +209,9 @@ grpc::ServerUnaryReactor* ReluServiceImpl::ApplyReLU(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  CallTracker::Call* tracked = decltype(allocator_)::TrackedCall(context);
-  CallFinisher finisher(reactor, metrics_, metrics::Method::kApplyReLU,
-                        tracked);
-  if (calls_->draining()) {
-    metrics_->OnRejected(batching::RejectReason::kDraining);
-    return finisher.Finish(absl::UnavailableError("server is draining"));
-  }
-  // Reset by the client before its message arrived (gRPC 1.51 still runs the
-  // handler, with no message): no work, and not counted as an invalid
-  // request.
-  if (!request->Valid() || context->IsCancelled()) {
-    metrics_->OnRejected(batching::RejectReason::kCancelled);
-    return finisher.Finish(absl::CancelledError("cancelled by the client"));
-  }
-  auto call =
-      std::make_unique<ApplyCall>(context, response, finisher, calls_, tracked);
-  absl::Status prepared = call->Prepare(*request);
-  if (!prepared.ok()) {
-    if (prepared.code() == absl::StatusCode::kInvalidArgument) {
-      metrics_->OnInvalid();
-    }
-    return finisher.Finish(prepared);
-  }
-  if (call->segment.n == 0) {
-    call->Done(absl::OkStatus());
-    return reactor;
-  }
-  call->deadline_micros = DeadlineMicros(*context, *batching::Clock::Real());
-  std::unique_ptr<batching::BatchTask> task = std::move(call);
-  // Refused, the task is still ours: it answers with the refusal.
-  absl::Status scheduled = scheduler_->Schedule(task);
-  if (!scheduled.ok()) task->Done(scheduled);
+  admission_->Admit(
+      std::make_unique<ApplyCall>(context, reactor, request, response,
+                                  decltype(allocator_)::TrackedCall(context)));
   return reactor;
 }
 

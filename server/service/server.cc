@@ -6,9 +6,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -16,10 +18,16 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
+#include "openssl/bio.h"
+#include "openssl/err.h"
+#include "openssl/evp.h"
+#include "openssl/pem.h"
+#include "openssl/x509.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/kernel/relu_kernel.h"
 #include "server/metrics/http_server.h"
 #include "server/metrics/server_metrics.h"
+#include "server/service/admission.h"
 #include "server/service/call_tracker.h"
 #include "server/service/inference_service.h"
 #include "server/service/listener.h"
@@ -29,6 +37,8 @@
 
 namespace relu::service {
 namespace {
+
+using UniqueX509 = std::unique_ptr<X509, decltype(&X509_free)>;
 
 constexpr char kServiceName[] = "relu.v1.ReluService";
 constexpr char kInferenceServiceName[] = "inference.GRPCInferenceService";
@@ -43,6 +53,74 @@ absl::Status ReadFile(const std::string& path, const std::string& flag,
         absl::StrCat("--", flag, "=", path, ": cannot read the file"));
   }
   *contents = buffer.str();
+  return absl::OkStatus();
+}
+
+// OpenSSL's reason for its last failure ("no start line", ...), and clears
+// its error queue.
+std::string OpenSslReason() {
+  const unsigned long error = ERR_peek_last_error();
+  const char* reason = ERR_reason_error_string(error);
+  ERR_clear_error();
+  return reason != nullptr ? absl::StrCat(" (OpenSSL: ", reason, ")") : "";
+}
+
+// The PEM certificates in `pem` (read from --`flag`=`path`); an error naming
+// the file when there is none or one does not parse.
+absl::StatusOr<std::vector<UniqueX509>> ReadCertificates(
+    const std::string& pem, const std::string& flag, const std::string& path) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+  std::vector<UniqueX509> certificates;
+  while (X509* certificate =
+             PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    certificates.emplace_back(certificate, X509_free);
+  }
+  // Reading stops at the end of the input ("no start line") or at a bad one.
+  const unsigned long error = ERR_peek_last_error();
+  const bool at_end = ERR_GET_LIB(error) == ERR_LIB_PEM &&
+                      ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
+  if (certificates.empty() || !at_end) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--", flag, "=", path, ": ",
+                     certificates.empty()
+                         ? "holds no PEM certificate"
+                         : absl::StrCat("certificate ", certificates.size() + 1,
+                                        " is not a valid PEM certificate"),
+                     OpenSslReason()));
+  }
+  ERR_clear_error();
+  return certificates;
+}
+
+// Checks what gRPC would reject later with only "cannot listen": that
+// `pair`'s certificate chain and key parse, and that the key is the first
+// certificate's.
+absl::Status CheckKeyPair(
+    const grpc::SslServerCredentialsOptions::PemKeyCertPair& pair,
+    const ServerOptions& options) {
+  absl::StatusOr<std::vector<UniqueX509>> chain =
+      ReadCertificates(pair.cert_chain, "tls-cert", options.tls_cert);
+  if (!chain.ok()) return chain.status();
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pair.private_key.data(),
+                      static_cast<int>(pair.private_key.size())),
+      BIO_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr),
+      EVP_PKEY_free);
+  if (key == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--tls-key=", options.tls_key,
+                     ": holds no PEM private key (or one with a passphrase)",
+                     OpenSslReason()));
+  }
+  if (X509_check_private_key(chain->front().get(), key.get()) != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--tls-key=", options.tls_key,
+        ": is not the private key of the certificate in --tls-cert=",
+        options.tls_cert, OpenSslReason()));
+  }
   return absl::OkStatus();
 }
 
@@ -69,12 +147,18 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
       !s.ok()) {
     return s;
   }
+  if (auto s = CheckKeyPair(pair, options); !s.ok()) return s;
   ssl.pem_key_cert_pairs.push_back(pair);
   if (!options.tls_client_ca.empty()) {
     if (auto s = ReadFile(options.tls_client_ca, "tls-client-ca",
                           &ssl.pem_root_certs);
         !s.ok()) {
       return s;
+    }
+    if (auto cas = ReadCertificates(ssl.pem_root_certs, "tls-client-ca",
+                                    options.tls_client_ca);
+        !cas.ok()) {
+      return cas.status();
     }
     ssl.client_certificate_request =
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
@@ -137,7 +221,8 @@ struct ReluServer::Impl {
   explicit Impl(ServerOptions o)
       : options(Resolved(std::move(o))),
         shares(ShareMemory(options.memory_limit_bytes)),
-        kernel(kernel::KernelOptions{options.kernel_threads, std::nullopt,
+        kernel(kernel::KernelOptions{options.kernel_threads,
+                                     kernel::ParseIsa(options.kernel_isa),
                                      options.kernel_parallel_min_bytes}),
         metrics(metrics::MetricsOptions{RELU_VERSION,
                                         kernel::IsaName(kernel.isa())}),
@@ -149,8 +234,9 @@ struct ReluServer::Impl {
             batching::Clock::Real(), &metrics),
         calls(shares.responses_bytes,
               std::chrono::seconds(options.send_timeout_s)),
-        service(&scheduler, &metrics, &calls),
-        inference(&scheduler, &metrics, &calls, RELU_VERSION) {}
+        admission(&scheduler, &metrics, &calls),
+        service(&admission, &calls),
+        inference(&admission, &calls, RELU_VERSION) {}
 
   ServerOptions options;
   MemoryShares shares;
@@ -159,6 +245,8 @@ struct ReluServer::Impl {
   batching::BatchScheduler scheduler;
   // ApplyReLU and ModelInfer calls in flight, for the drain.
   CallTracker calls;
+  // The front doors' one way to the batcher.
+  Admission admission;
   ReluServiceImpl service;
   InferenceServiceImpl inference;
   std::atomic<bool> ready{false};
@@ -198,9 +286,7 @@ ReluServer::~ReluServer() {
 
 absl::Status ReluServer::Start() {
   const ServerOptions& o = impl_->options;
-  if (absl::Status s = batching::ValidateOptions(o.batching); !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = ValidateServerOptions(o); !s.ok()) return s;
   auto credentials = MakeCredentials(o);
   if (!credentials.ok()) return credentials.status();
   if (o.metrics_address != "off") {

@@ -1,5 +1,8 @@
-// relu-server assembled: the kernel, the batch scheduler, relu.v1.ReluService,
-// the standard health and reflection services, on one gRPC listener.
+// relu-server assembled: the kernel, the batch scheduler, the metrics and
+// their HTTP listener, the admission path with its two gRPC front doors
+// (relu.v1.ReluService and the Open Inference Protocol's
+// inference.GRPCInferenceService), the standard health and reflection
+// services, on one gRPC listener.
 #pragma once
 
 #include <memory>
@@ -17,8 +20,10 @@ class ReluServer {
   ReluServer(const ReluServer&) = delete;
   ReluServer& operator=(const ReluServer&) = delete;
 
-  // Binds and starts serving. FAILED_PRECONDITION for unreadable TLS files,
-  // UNAVAILABLE when the address cannot be bound. Call once.
+  // Binds and starts serving. FAILED_PRECONDITION for unreadable or invalid
+  // TLS files (naming the file and what is wrong: no PEM certificate, no
+  // private key, a key that is not the certificate's), UNAVAILABLE when the
+  // address cannot be bound. Call once.
   absl::Status Start();
 
   // "host:port" actually bound (port 0 resolved). Valid after Start().

@@ -1,9 +1,11 @@
 #include "server/service/server_options.h"
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 
+#include "server/kernel/relu_kernel.h"
 #include "server/service/resource_limits.h"
 
 namespace relu::service {
@@ -72,6 +74,20 @@ void AddServerFlags(CLI::App& app, ServerOptions& o) {
   flag("kernel-threads", o.kernel_threads,
        "Threads of the kernel's TBB arena; 0 = one per core")
       ->check(CLI::Range(0, 1024));
+  flag("kernel-isa", o.kernel_isa,
+       "Kernel code path: auto (the best this CPU supports), scalar, avx2 or "
+       "avx512")
+      ->check(CLI::IsMember({"auto", "scalar", "avx2", "avx512"}) &
+              CLI::Validator(
+                  [](std::string& name) -> std::string {
+                    const std::optional<kernel::Isa> isa =
+                        kernel::ParseIsa(name);
+                    if (isa.has_value() && !kernel::IsaSupported(*isa)) {
+                      return name + " is not supported by this CPU";
+                    }
+                    return "";
+                  },
+                  "", "supported"));
   flag("kernel-parallel-min-bytes", o.kernel_parallel_min_bytes,
        "Kernel jobs (a call, or a batch) smaller than this run on one thread; "
        "larger ones are split across the kernel's threads")
@@ -114,6 +130,25 @@ void ResolveDefaults(ServerOptions& o) {
   if (o.memory_limit_bytes == 0) {
     o.memory_limit_bytes = DefaultMemoryLimitBytes();
   }
+}
+
+absl::Status ValidateServerOptions(const ServerOptions& o) {
+  if (absl::Status s = batching::ValidateOptions(o.batching); !s.ok()) {
+    return s;
+  }
+  if (o.kernel_isa != "auto") {
+    const std::optional<kernel::Isa> isa = kernel::ParseIsa(o.kernel_isa);
+    if (!isa.has_value()) {
+      return absl::InvalidArgumentError(
+          "--kernel-isa=" + o.kernel_isa +
+          " is not one of auto, scalar, avx2, avx512");
+    }
+    if (!kernel::IsaSupported(*isa)) {
+      return absl::InvalidArgumentError("--kernel-isa=" + o.kernel_isa +
+                                        " is not supported by this CPU");
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::string DescribeOptions(const ServerOptions& o) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
 #include "server/batching/batch_scheduler.h"
 
 namespace CLI {
@@ -50,6 +51,9 @@ struct ServerOptions {
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
   int kernel_threads = 0;           // 0 = one per core
+  // The kernel's code path: "auto" (the best this CPU supports), "scalar",
+  // "avx2" or "avx512" (kernel::IsaName; must be supported).
+  std::string kernel_isa = "auto";
   // Smaller kernel jobs run on the calling thread alone. Measured with
   // colocated load (bench/run_service_bench.py): on 2 cores, splitting a
   // 1 MiB call cost 19% more server CPU than running it on one thread, 4 MiB
@@ -68,6 +72,11 @@ void AddServerFlags(CLI::App& app, ServerOptions& options);
 
 // Fills the defaults that depend on the machine (memory_limit_bytes 0).
 void ResolveDefaults(ServerOptions& options);
+
+// OK, or INVALID_ARGUMENT naming the first bad option by its flag: what
+// AddServerFlags' checks refuse when `options` was filled another way (the
+// batcher's limits, the kernel path). ReluServer::Start() checks it too.
+absl::Status ValidateServerOptions(const ServerOptions& options);
 
 // "grpc_address=0.0.0.0:50051 max_message_bytes=268435456 ...": the
 // effective configuration, for the start-up log line.

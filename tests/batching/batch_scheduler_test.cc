@@ -1,7 +1,8 @@
 // The batcher's behaviour, driven by a fake clock and a stub kernel the test
 // can hold: tasks scheduled while a held batch runs queue up, so every test
 // knows exactly which tasks form which batch. No test sleeps or measures
-// time. The tests of run_inline_when_idle come last.
+// time. What does not depend on run_inline_when_idle is tested with it off
+// and on (BatchSchedulerModeTest); the tests of what it alone does come last.
 #include "server/batching/batch_scheduler.h"
 
 #include <gtest/gtest.h>
@@ -35,10 +36,13 @@ class BatchSchedulerTest : public ::testing::Test {
  protected:
   void TearDown() override {
     kernel_.Release();
+    JoinBlocker();
     scheduler_.reset();
   }
 
-  void Start(const BatchSchedulerOptions& options) {
+  // Starts the scheduler; with inline_, run_inline_when_idle on.
+  void Start(BatchSchedulerOptions options) {
+    if (inline_) options.run_inline_when_idle = true;
     scheduler_ = std::make_unique<BatchScheduler>(options, kernel_.Fn(),
                                                   &clock_, &observer_);
   }
@@ -64,13 +68,24 @@ class BatchSchedulerTest : public ::testing::Test {
   }
 
   // Runs a one-element task and holds the kernel on it: whatever is
-  // scheduled next queues behind it until kernel_.Release().
+  // scheduled next queues behind it until kernel_.Release(). Run inline, the
+  // task blocks the thread that scheduled it: another thread, joined by
+  // JoinBlocker().
   Record Block() {
     kernel_.Hold();
     const size_t calls = kernel_.calls_begun();
-    Record record = Submit(1);
+    Record record;
+    if (inline_) {
+      blocker_ = SubmitOnAnotherThread(&record);
+    } else {
+      record = Submit(1);
+    }
     kernel_.WaitForCalls(calls + 1);
     return record;
+  }
+  // After kernel_.Release(), before the scheduler goes.
+  void JoinBlocker() {
+    if (blocker_.joinable()) blocker_.join();
   }
 
   // Waits for the task's answer and checks it came once, before the task
@@ -89,6 +104,7 @@ class BatchSchedulerTest : public ::testing::Test {
 
   // After the scheduler is gone: every task answered once, then destroyed.
   void ExpectFinished(const std::vector<Record>& records) {
+    JoinBlocker();
     scheduler_.reset();
     for (const Record& record : records) {
       EXPECT_EQ(record->done_calls(), 1);
@@ -157,6 +173,8 @@ class BatchSchedulerTest : public ::testing::Test {
     return reasons;
   }
 
+  bool inline_ = false;  // Start() turns run_inline_when_idle on
+  std::thread blocker_;  // Block()'s, when inline_
   uint32_t seed_ = 0;
   FakeClock clock_;
   StubKernel kernel_{&clock_};
@@ -164,7 +182,22 @@ class BatchSchedulerTest : public ::testing::Test {
   std::unique_ptr<BatchScheduler> scheduler_;  // destroyed first
 };
 
-TEST_F(BatchSchedulerTest, IdleKernelRunsATaskAtOnce) {
+// Behaviour that does not depend on run_inline_when_idle: each test runs with
+// it off and on (where the blocker and idle tasks run inline). With a batch
+// delay the option is off anyway.
+class BatchSchedulerModeTest : public BatchSchedulerTest,
+                               public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override { inline_ = GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(InlineWhenIdle, BatchSchedulerModeTest,
+                         ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "On" : "Off";
+                         });
+
+TEST_P(BatchSchedulerModeTest, IdleKernelRunsATaskAtOnce) {
   Start({});
   const int64_t t0 = clock_.NowMicros();
   Record a = Submit(5);
@@ -180,7 +213,7 @@ TEST_F(BatchSchedulerTest, IdleKernelRunsATaskAtOnce) {
   EXPECT_EQ(observer_.batches()[0].reason, CloseReason::kIdle);
 }
 
-TEST_F(BatchSchedulerTest, CoalescesTasksQueuedBehindARunningBatch) {
+TEST_P(BatchSchedulerModeTest, CoalescesTasksQueuedBehindARunningBatch) {
   Start({});
   Record blocker = Block();
   Record a = Submit(3), b = Submit(7), c = Submit(2);
@@ -200,7 +233,7 @@ TEST_F(BatchSchedulerTest, CoalescesTasksQueuedBehindARunningBatch) {
             (std::vector<CloseReason>{CloseReason::kIdle, CloseReason::kIdle}));
 }
 
-TEST_F(BatchSchedulerTest, MaxBatchRequestsSplitsTheQueue) {
+TEST_P(BatchSchedulerModeTest, MaxBatchRequestsSplitsTheQueue) {
   BatchSchedulerOptions options;
   options.max_batch_requests = 2;
   Start(options);
@@ -220,7 +253,7 @@ TEST_F(BatchSchedulerTest, MaxBatchRequestsSplitsTheQueue) {
                            CloseReason::kMaxRequests, CloseReason::kIdle}));
 }
 
-TEST_F(BatchSchedulerTest, MaxBatchElementsSplitsAndABigTaskRunsAlone) {
+TEST_P(BatchSchedulerModeTest, MaxBatchElementsSplitsAndABigTaskRunsAlone) {
   BatchSchedulerOptions options;
   options.max_batch_elements = 10;
   Start(options);
@@ -241,7 +274,7 @@ TEST_F(BatchSchedulerTest, MaxBatchElementsSplitsAndABigTaskRunsAlone) {
                            CloseReason::kMaxElements, CloseReason::kIdle}));
 }
 
-TEST_F(BatchSchedulerTest, DelayWaitsFromTheFirstTaskThenRunsAll) {
+TEST_P(BatchSchedulerModeTest, DelayWaitsFromTheFirstTaskThenRunsAll) {
   BatchSchedulerOptions options;
   options.max_batch_delay_micros = 100;
   Start(options);
@@ -267,7 +300,7 @@ TEST_F(BatchSchedulerTest, DelayWaitsFromTheFirstTaskThenRunsAll) {
   EXPECT_EQ(observer_.dequeued(), (std::vector<int64_t>{100, 100, 40}));
 }
 
-TEST_F(BatchSchedulerTest, DelayedBatchClosesEarlyWhenFull) {
+TEST_P(BatchSchedulerModeTest, DelayedBatchClosesEarlyWhenFull) {
   BatchSchedulerOptions options;
   options.max_batch_delay_micros = 1000000;
   options.max_batch_requests = 3;
@@ -282,7 +315,7 @@ TEST_F(BatchSchedulerTest, DelayedBatchClosesEarlyWhenFull) {
   EXPECT_EQ(Reasons(), std::vector<CloseReason>{CloseReason::kMaxRequests});
 }
 
-TEST_F(BatchSchedulerTest, DelayedBatchClosesEarlyOnElements) {
+TEST_P(BatchSchedulerModeTest, DelayedBatchClosesEarlyOnElements) {
   BatchSchedulerOptions options;
   options.max_batch_delay_micros = 1000000;
   options.max_batch_elements = 10;
@@ -296,7 +329,7 @@ TEST_F(BatchSchedulerTest, DelayedBatchClosesEarlyOnElements) {
   EXPECT_EQ(Reasons(), std::vector<CloseReason>{CloseReason::kMaxElements});
 }
 
-TEST_F(BatchSchedulerTest, QueueFullOnRequestsRefusesAndCallerKeepsTask) {
+TEST_P(BatchSchedulerModeTest, QueueFullOnRequestsRefusesAndCallerKeepsTask) {
   BatchSchedulerOptions options;
   options.max_queue_requests = 2;
   Start(options);
@@ -322,7 +355,7 @@ TEST_F(BatchSchedulerTest, QueueFullOnRequestsRefusesAndCallerKeepsTask) {
   EXPECT_TRUE(refused->destroyed());
 }
 
-TEST_F(BatchSchedulerTest, QueueFullOnBytes) {
+TEST_P(BatchSchedulerModeTest, QueueFullOnBytes) {
   BatchSchedulerOptions options;
   options.max_queue_bytes = 100;
   Start(options);
@@ -351,7 +384,7 @@ TEST_F(BatchSchedulerTest, QueueFullOnBytes) {
   EXPECT_EQ(refused->done_calls(), 0);
 }
 
-TEST_F(BatchSchedulerTest, ExpiredTaskAnsweredWithoutKernelTime) {
+TEST_P(BatchSchedulerModeTest, ExpiredTaskAnsweredWithoutKernelTime) {
   Start({});
   Record blocker = Block();
   const int64_t now = clock_.NowMicros();
@@ -377,7 +410,7 @@ TEST_F(BatchSchedulerTest, ExpiredTaskAnsweredWithoutKernelTime) {
   EXPECT_EQ(observer_.batches().at(1).requests, 2u);
 }
 
-TEST_F(BatchSchedulerTest, CancelledTaskAnsweredWithoutKernelTime) {
+TEST_P(BatchSchedulerModeTest, CancelledTaskAnsweredWithoutKernelTime) {
   Start({});
   Record blocker = Block();
   Record a = Submit(2), cancelled = Submit(3), b = Submit(4);
@@ -393,7 +426,7 @@ TEST_F(BatchSchedulerTest, CancelledTaskAnsweredWithoutKernelTime) {
             std::vector<RejectReason>{RejectReason::kCancelled});
 }
 
-TEST_F(BatchSchedulerTest, BatchOfOnlyDroppedTasksNeverCallsTheKernel) {
+TEST_P(BatchSchedulerModeTest, BatchOfOnlyDroppedTasksNeverCallsTheKernel) {
   Start({});
   Record blocker = Block();
   TaskSpec spec;
@@ -410,7 +443,7 @@ TEST_F(BatchSchedulerTest, BatchOfOnlyDroppedTasksNeverCallsTheKernel) {
   EXPECT_EQ(observer_.batches().size(), 1u);
 }
 
-TEST_F(BatchSchedulerTest, ExpiryDuringTheDelayIsCaughtAtFormation) {
+TEST_P(BatchSchedulerModeTest, ExpiryDuringTheDelayIsCaughtAtFormation) {
   BatchSchedulerOptions options;
   options.max_batch_delay_micros = 100;
   Start(options);
@@ -428,7 +461,7 @@ TEST_F(BatchSchedulerTest, ExpiryDuringTheDelayIsCaughtAtFormation) {
   EXPECT_EQ(CallInputs(0), std::vector<const void*>{a->in});
 }
 
-TEST_F(BatchSchedulerTest, MixedDtypesAndParamsEachGetTheirOwnResult) {
+TEST_P(BatchSchedulerModeTest, MixedDtypesAndParamsEachGetTheirOwnResult) {
   Start({});
   Record blocker = Block();
   std::vector<Record> records;
@@ -462,7 +495,7 @@ TEST_F(BatchSchedulerTest, MixedDtypesAndParamsEachGetTheirOwnResult) {
   ExpectFinished(records);
 }
 
-TEST_F(BatchSchedulerTest, DrainAnswersEverythingThenRefuses) {
+TEST_P(BatchSchedulerModeTest, DrainAnswersEverythingThenRefuses) {
   Start({});
   std::vector<Record> records = {Block()};
   for (int i = 0; i < 3; ++i) records.push_back(Submit(2));
@@ -488,7 +521,7 @@ TEST_F(BatchSchedulerTest, DrainAnswersEverythingThenRefuses) {
   EXPECT_EQ(observer_.rejections(RejectReason::kDraining), 2u);
 }
 
-TEST_F(BatchSchedulerTest, DrainTimeoutCutsQueuedTasks) {
+TEST_P(BatchSchedulerModeTest, DrainTimeoutCutsQueuedTasks) {
   Start({});
   Record blocker = Block();
   std::vector<Record> queued;
@@ -511,7 +544,7 @@ TEST_F(BatchSchedulerTest, DrainTimeoutCutsQueuedTasks) {
   EXPECT_EQ(observer_.dequeued().size(), 4u);
 }
 
-TEST_F(BatchSchedulerTest, DrainWithinTimeoutRunsEverything) {
+TEST_P(BatchSchedulerModeTest, DrainWithinTimeoutRunsEverything) {
   Start({});
   Record blocker = Block();
   Record a = Submit(2), b = Submit(2);
@@ -528,7 +561,7 @@ TEST_F(BatchSchedulerTest, DrainWithinTimeoutRunsEverything) {
   ExpectFinished({blocker, a, b});
 }
 
-TEST_F(BatchSchedulerTest, ConcurrentDrainsBothWaitForTheEnd) {
+TEST_P(BatchSchedulerModeTest, ConcurrentDrainsBothWaitForTheEnd) {
   Start({});
   Record blocker = Block();
   Record a = Submit(2), b = Submit(2);
@@ -549,7 +582,7 @@ TEST_F(BatchSchedulerTest, ConcurrentDrainsBothWaitForTheEnd) {
   ExpectFinished({blocker, a, b});
 }
 
-TEST_F(BatchSchedulerTest, DrainStopsADelayWait) {
+TEST_P(BatchSchedulerModeTest, DrainStopsADelayWait) {
   BatchSchedulerOptions options;
   options.max_batch_delay_micros = 1000;
   Start(options);
@@ -563,11 +596,12 @@ TEST_F(BatchSchedulerTest, DrainStopsADelayWait) {
   EXPECT_EQ(Reasons(), std::vector<CloseReason>{CloseReason::kIdle});
 }
 
-TEST_F(BatchSchedulerTest, DestructorDrainsQueuedTasks) {
+TEST_P(BatchSchedulerModeTest, DestructorDrainsQueuedTasks) {
   Start({});
   Record blocker = Block();
   Record a = Submit(2);
   kernel_.Release();
+  JoinBlocker();
   scheduler_.reset();
   EXPECT_EQ(blocker->status(), absl::OkStatus());
   EXPECT_EQ(a->status(), absl::OkStatus());
@@ -609,7 +643,7 @@ TEST_F(BatchSchedulerTest, ObserverSeesQueueDequeueAndBatches) {
   EXPECT_TRUE(observer_.rejections().empty());
 }
 
-TEST_F(BatchSchedulerTest, NullTaskIsInvalid) {
+TEST_P(BatchSchedulerModeTest, NullTaskIsInvalid) {
   Start({});
   std::unique_ptr<BatchTask> task;
   EXPECT_EQ(scheduler_->Schedule(task).code(),
@@ -1112,7 +1146,7 @@ class PiecesTask final : public BatchTask {
   std::vector<float> in_, out_;
 };
 
-TEST_F(BatchSchedulerTest, PiecesReachTheKernelInTheirTasksPlace) {
+TEST_P(BatchSchedulerModeTest, PiecesReachTheKernelInTheirTasksPlace) {
   Start({});
   Record blocker = Block();
   Record a = Submit(3);
@@ -1161,7 +1195,7 @@ TEST(BatchSchedulerOptionsTest, ValidateNamesTheFlag) {
   options = {};
   options.max_batch_delay_micros = -1;
   EXPECT_EQ(ValidateOptions(options).message(),
-            "--max-batch-delay-micros must not be negative, got -1");
+            "--max-batch-delay-us must not be negative, got -1");
   options = {};
   options.max_queue_bytes = 0;
   EXPECT_EQ(ValidateOptions(options).code(),

@@ -1,9 +1,12 @@
 // The real relu-server binary: start, call, SIGTERM under load, exit codes.
 #include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -11,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "relu/v1/relu.grpc.pb.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/subprocess.h"
@@ -152,6 +156,139 @@ TEST(ServerE2eTest, HelpListsEveryFlagWithItsEnvironmentVariable) {
         "RELU_MAX_QUEUE_REQUESTS", "RELU_MAX_QUEUE_BYTES"}) {
     EXPECT_THAT(output, HasSubstr(env));
   }
+}
+
+// Every line of `log` is one JSON object with the fields of --log-format=json.
+void ExpectJsonLines(const std::string& log) {
+  EXPECT_FALSE(log.empty());
+  size_t start = 0;
+  while (start < log.size()) {
+    size_t end = log.find('\n', start);
+    ASSERT_NE(end, std::string::npos) << "unterminated line in:\n" << log;
+    const std::string line = log.substr(start, end - start);
+    start = end + 1;
+    const nlohmann::json object = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(object.is_object()) << "not a JSON object: " << line;
+    EXPECT_TRUE(object.contains("time") && object["time"].is_string()) << line;
+    EXPECT_TRUE(object.contains("level") && object["level"].is_string())
+        << line;
+    EXPECT_TRUE(object.contains("msg") && object["msg"].is_string()) << line;
+  }
+}
+
+// A file in a fresh directory, removed with it.
+class TempFiles {
+ public:
+  TempFiles() {
+    char dir[] = "/tmp/relu_e2e_XXXXXX";
+    dir_ = mkdtemp(dir);
+  }
+  ~TempFiles() { relu::testing::RunProcess({"/bin/rm", "-rf", dir_}, "", {}); }
+  std::string Write(const std::string& name, const std::string& contents) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << contents;
+    return path;
+  }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+TEST(ServerE2eTest, JsonLogIsOneObjectPerLineFromStartToDrain) {
+  auto server = ServerProcess::Start(
+      {"--log-format=json", "--log-level=debug", "--metrics-address=off"});
+  ASSERT_NE(server, nullptr);
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(), 0);
+  EXPECT_THAT(server->log(), HasSubstr("drained"));
+  ExpectJsonLines(server->log());
+}
+
+TEST(ServerE2eTest, JsonLogEscapesMessagesAndCarriesGrpcLines) {
+  std::string output;
+  // The address is echoed in the error line, quote included.
+  EXPECT_EQ(RunServer({"--log-format=json", "--metrics-address=off",
+                       "--grpc-address=127.0.0.1:0\"x\\y"},
+                      &output),
+            1);
+  EXPECT_THAT(output, HasSubstr("cannot listen on --grpc-address="));
+  ExpectJsonLines(output);
+
+  // gRPC's own complaint about the port in use goes through the same logger.
+  auto first = ServerProcess::Start();
+  ASSERT_NE(first, nullptr);
+  output.clear();
+  EXPECT_EQ(RunServer({"--log-format=json", "--metrics-address=off",
+                       "--grpc-address=" + first->target()},
+                      &output),
+            1);
+  ExpectJsonLines(output);
+
+  TempFiles files;
+  const std::string bad = files.Write("bad.pem", "not a certificate\n");
+  output.clear();
+  EXPECT_EQ(RunServer({"--log-format=json", "--metrics-address=off",
+                       "--grpc-address=127.0.0.1:0", "--tls-cert=" + bad,
+                       "--tls-key=" + bad},
+                      &output),
+            1);
+  ExpectJsonLines(output);
+}
+
+TEST(ServerE2eTest, InvalidTlsFilesAreNamedAtStartUp) {
+  TempFiles files;
+  const std::string garbage = files.Write("garbage.pem", "not a certificate\n");
+  std::string output;
+  EXPECT_EQ(RunServer({"--metrics-address=off", "--grpc-address=127.0.0.1:0",
+                       "--tls-cert=" + garbage, "--tls-key=" + garbage},
+                      &output),
+            1);
+  EXPECT_THAT(output, HasSubstr("--tls-cert=" + garbage +
+                                ": holds no PEM certificate"));
+  EXPECT_THAT(output, ::testing::Not(HasSubstr("cannot listen")));
+
+  if (access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "no openssl";
+  const std::string cert = files.dir() + "/cert.pem";
+  const std::string key = files.dir() + "/key.pem";
+  const std::string other_key = files.dir() + "/other_key.pem";
+  ASSERT_EQ(relu::testing::RunProcess(
+                {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec",
+                 "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj",
+                 "/CN=localhost", "-days", "1", "-keyout", key, "-out", cert},
+                "", {})
+                .exit_code,
+            0);
+  ASSERT_EQ(relu::testing::RunProcess(
+                {"/usr/bin/openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                 "ec_paramgen_curve:prime256v1", "-out", other_key},
+                "", {})
+                .exit_code,
+            0);
+  output.clear();
+  EXPECT_EQ(RunServer({"--metrics-address=off", "--grpc-address=127.0.0.1:0",
+                       "--tls-cert=" + cert, "--tls-key=" + cert},
+                      &output),
+            1);
+  EXPECT_THAT(output,
+              HasSubstr("--tls-key=" + cert + ": holds no PEM private key"));
+  output.clear();
+  EXPECT_EQ(RunServer({"--metrics-address=off", "--grpc-address=127.0.0.1:0",
+                       "--tls-cert=" + cert, "--tls-key=" + other_key},
+                      &output),
+            1);
+  EXPECT_THAT(output, HasSubstr("--tls-key=" + other_key +
+                                ": is not the private key of the certificate "
+                                "in --tls-cert=" +
+                                cert));
+  output.clear();
+  EXPECT_EQ(RunServer({"--metrics-address=off", "--grpc-address=127.0.0.1:0",
+                       "--tls-cert=" + cert, "--tls-key=" + key,
+                       "--tls-client-ca=" + garbage},
+                      &output),
+            1);
+  EXPECT_THAT(output, HasSubstr("--tls-client-ca=" + garbage +
+                                ": holds no PEM certificate"));
 }
 
 TEST(ServerE2eTest, AddressInUseExitsOne) {

@@ -1,10 +1,10 @@
-// The default path (DefaultIsa, Kernel with default options) on the golden
-// cases and random data. Registered three times in ctest: as is, with
-// RELU_KERNEL_ISA=scalar and with RELU_KERNEL_ISA=avx2, so the forced
-// fallbacks are tested too.
+// The kernel's path as a server picks it (DefaultIsa, or KernelOptions::isa
+// as --kernel-isa sets it) on the golden cases and random data. Registered
+// three times in ctest: as is, with --isa=scalar and with --isa=avx2, so the
+// forced fallbacks are tested too.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -15,10 +15,20 @@
 namespace relu::kernel::testing {
 namespace {
 
-TEST(DefaultPathTest, HonoursEnvironment) {
-  const char* forced = std::getenv("RELU_KERNEL_ISA");
-  if (forced != nullptr && *forced != '\0') {
-    EXPECT_STREQ(IsaName(DefaultIsa()), forced);
+// --isa=NAME from the command line; empty = the default path.
+std::string forced_isa;
+
+// The options a server passes for forced_isa.
+KernelOptions Options() {
+  KernelOptions options;
+  options.isa = ParseIsa(forced_isa);
+  return options;
+}
+
+TEST(DefaultPathTest, HonoursOption) {
+  const char* forced = forced_isa.c_str();
+  if (!forced_isa.empty()) {
+    EXPECT_STREQ(IsaName(Kernel(Options()).isa()), forced);
   } else {
     // The best supported path.
     Isa best = Isa::kScalar;
@@ -29,10 +39,11 @@ TEST(DefaultPathTest, HonoursEnvironment) {
   }
   EXPECT_EQ(Kernel().isa(), DefaultIsa());
   std::printf("default path: %s\n", IsaName(DefaultIsa()));
+  std::printf("path under test: %s\n", IsaName(Kernel(Options()).isa()));
 }
 
 TEST(DefaultPathTest, GoldenCasesThroughKernel) {
-  Kernel kernel;
+  Kernel kernel(Options());
   const std::vector<relu::testing::GoldenCase> cases =
       relu::testing::LoadGoldenCases();
   ASSERT_EQ(cases.size(), 100u);
@@ -52,7 +63,7 @@ TEST(DefaultPathTest, GoldenCasesThroughKernel) {
 }
 
 TEST(DefaultPathTest, RandomDataMatchesScalarReference) {
-  Kernel kernel;
+  Kernel kernel(Options());
   const size_t n = 300001;
   for (DType dtype : kAllDTypes) {
     for (const NamedParams& np : BranchParams()) {
@@ -69,3 +80,18 @@ TEST(DefaultPathTest, RandomDataMatchesScalarReference) {
 
 }  // namespace
 }  // namespace relu::kernel::testing
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--isa=", 0) == 0) {
+      relu::kernel::testing::forced_isa = arg.substr(6);
+      if (!relu::kernel::ParseIsa(relu::kernel::testing::forced_isa)) {
+        std::fprintf(stderr, "unknown path %s\n", arg.c_str());
+        return 2;
+      }
+    }
+  }
+  return RUN_ALL_TESTS();
+}

@@ -21,6 +21,7 @@
 #include "server/batching/batch_scheduler.h"
 #include "server/metrics/server_metrics.h"
 #include "server/service/call_tracker.h"
+#include "tests/service/infer_request_util.h"
 #include "tests/service/service_test_util.h"
 #include "tests/testing/golden.h"
 #include "tests/testing/http_client.h"
@@ -40,19 +41,6 @@ using ::testing::HasSubstr;
 std::string Floats(const std::vector<float>& values) {
   return std::string(reinterpret_cast<const char*>(values.data()),
                      values.size() * sizeof(float));
-}
-
-// A request for model relu with input `input` of `datatype` and `shape`; the
-// data is left to the caller.
-ModelInferRequest MakeInfer(const std::string& datatype,
-                            const std::vector<int64_t>& shape) {
-  ModelInferRequest request;
-  request.set_model_name("relu");
-  auto* input = request.add_inputs();
-  input->set_name("input");
-  input->set_datatype(datatype);
-  for (int64_t dim : shape) input->add_shape(dim);
-  return request;
 }
 
 void SetDouble(ModelInferRequest& request, const std::string& name,
@@ -680,7 +668,8 @@ class InferenceDrainTest : public ::testing::Test {
       },
       batching::Clock::Real(), &metrics_};
   CallTracker calls_;
-  InferenceServiceImpl service_{&scheduler_, &metrics_, &calls_, "9.9.9"};
+  Admission admission_{&scheduler_, &metrics_, &calls_};
+  InferenceServiceImpl service_{&admission_, &calls_, "9.9.9"};
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<GRPCInferenceService::Stub> stub_;

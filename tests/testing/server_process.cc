@@ -25,7 +25,8 @@ bool HasFlag(const std::vector<std::string>& args, const std::string& flag) {
 int FindPort(const std::string& log, const std::string& what) {
   std::smatch match;
   // Only complete lines: the log may be read while a line is half written.
-  std::regex pattern(what + " listening on [^ \\n]*:([0-9]+)\\n");
+  // The line is text, or a JSON object (--log-format=json).
+  std::regex pattern(what + " listening on [^ \\n]*:([0-9]+)(\"\\})?\\n");
   if (!std::regex_search(log, match, pattern)) return -1;
   return std::stoi(match[1]);
 }

@@ -1,28 +1,19 @@
-// Pieces every computing RPC shares (relu.v1 ApplyReLU and the Open Inference
-// Protocol's ModelInfer): message allocation that counts calls for the drain,
-// the finish that records metrics, and the BatchTask that carries a call
-// through the batcher.
+// What the gRPC front doors (relu.v1 ApplyReLU, the Open Inference Protocol's
+// ModelInfer) share: the status conversion, message allocation that counts
+// calls for the drain, and the Call (admission.h) of a unary callback method.
 #pragma once
-
-#include <chrono>
-#include <cstdint>
 
 #include "absl/status/status.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/message_allocator.h"
-#include "server/batching/batch_scheduler.h"
-#include "server/kernel/relu_kernel.h"
 #include "server/metrics/server_metrics.h"
+#include "server/service/admission.h"
 #include "server/service/call_tracker.h"
 
 namespace relu::service {
 
 // absl and gRPC status codes share their numbering.
 grpc::Status ToGrpcStatus(const absl::Status& status);
-
-// The call's deadline in `clock`'s time, INT64_MAX when it has none.
-int64_t DeadlineMicros(const grpc::CallbackServerContext& context,
-                       batching::Clock& clock);
 
 // Allocates a call's messages (so the handler may change the request: its
 // tensor bytes are moved into the response, not copied) and counts the call
@@ -75,46 +66,32 @@ class TrackedAllocator final
   CallTracker* const calls_;
 };
 
-// Answers one call and records it: metrics first, so a client that sees the
-// response also sees it counted. Copyable; exactly one copy may Finish().
-class CallFinisher {
+// A Call on a gRPC unary callback method: its deadline and cancellation are
+// the context's, and it answers through `reactor` (the context's default
+// reactor). A front door adds Decode() and, to encode its response, extends
+// Respond().
+class GrpcCall : public Call {
  public:
-  // `call` (may be null) is marked answered when the call finishes OK, so
-  // that the tracker times its delivery.
-  CallFinisher(grpc::ServerUnaryReactor* reactor,
-               metrics::ServerMetrics* metrics, metrics::Method method,
-               CallTracker::Call* call = nullptr);
-
-  // The request's tensor, known once the request is valid.
-  void SetTensor(kernel::DType dtype, size_t elements, size_t bytes);
-
-  grpc::ServerUnaryReactor* Finish(const absl::Status& status);
-
- private:
-  grpc::ServerUnaryReactor* reactor_;
-  metrics::ServerMetrics* metrics_;
-  CallTracker::Call* call_;
-  metrics::Method method_;
-  std::chrono::steady_clock::time_point start_;
-  kernel::DType dtype_ = kernel::DType::kFloat32;
-  size_t elements_ = 0;
-  size_t bytes_ = 0;
-};
-
-// One protobuf-typed call (ModelInfer) waiting for, or in, a batch. The
-// scheduler deletes the task right after Done(), which hands the call back to
-// gRPC. (ApplyReLU's raw calls have their own task, in relu_service.cc.)
-class CallTask final : public batching::BatchTask {
- public:
-  CallTask(grpc::CallbackServerContext* context, CallFinisher finisher)
-      : context_(context), finisher_(finisher) {}
+  // `tracked` is the call's entry in the CallTracker (TrackedAllocator's
+  // TrackedCall()): its response reservation, and its delivery timed.
+  GrpcCall(metrics::Method method, grpc::CallbackServerContext* context,
+           grpc::ServerUnaryReactor* reactor, CallTracker::Call* tracked)
+      : Call(method, context->deadline(), tracked),
+        context_(context),
+        reactor_(reactor) {}
 
   bool IsCancelled() const override { return context_->IsCancelled(); }
-  void Done(absl::Status status) override { finisher_.Finish(status); }
+  // Finishes the reactor with `status` (the response as the handler left it).
+  void Respond(const absl::Status& status) override {
+    MarkAnswered();
+    reactor_->Finish(ToGrpcStatus(status));
+  }
+
+ protected:
+  grpc::CallbackServerContext* const context_;
 
  private:
-  grpc::CallbackServerContext* const context_;
-  CallFinisher finisher_;
+  grpc::ServerUnaryReactor* const reactor_;
 };
 
 }  // namespace relu::service

@@ -1,0 +1,86 @@
+#include "server/service/admission.h"
+
+#include <utility>
+
+#include "spdlog/spdlog.h"
+
+namespace relu::service {
+namespace {
+
+// The deadline `deadline` (system_clock) in `clock`'s time, INT64_MAX when
+// there is none.
+int64_t DeadlineMicros(std::chrono::system_clock::time_point deadline,
+                       batching::Clock& clock) {
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return INT64_MAX;
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+      deadline - std::chrono::system_clock::now());
+  return clock.NowMicros() + left.count();
+}
+
+}  // namespace
+
+void Call::Done(absl::Status status) {
+  // Metrics first, so a client that sees the response also sees it counted.
+  if (!status.ok()) {
+    SPDLOG_DEBUG("{} failed: {}", metrics::MethodName(method_),
+                 status.ToString());
+  }
+  const size_t bytes = decoded_ ? this->bytes : 0;
+  if (status.ok() && decoded_ && segment.n > 0) {
+    metrics_->OnElements(segment.dtype, segment.n);
+  }
+  const std::chrono::duration<double> seconds =
+      std::chrono::steady_clock::now() - start_;
+  metrics_->OnRequestFinished(method_, static_cast<int>(status.code()),
+                              seconds.count(), bytes, status.ok() ? bytes : 0);
+  Respond(status);
+}
+
+absl::Status Call::ReserveResponse(size_t bytes) {
+  if (calls_ == nullptr || tracked_ == nullptr) return absl::OkStatus();
+  return calls_->ReserveResponse(tracked_, bytes);
+}
+
+Admission::Admission(batching::BatchScheduler* scheduler,
+                     metrics::ServerMetrics* metrics, CallTracker* calls)
+    : scheduler_(scheduler), metrics_(metrics), calls_(calls) {}
+
+void Admission::Admit(std::unique_ptr<Call> call) {
+  call->metrics_ = metrics_;
+  call->calls_ = calls_;
+  call->start_ = std::chrono::steady_clock::now();
+  metrics_->OnRequestStarted();
+  if (calls_->draining()) {
+    metrics_->OnRejected(batching::RejectReason::kDraining);
+    call->Done(absl::UnavailableError("server is draining"));
+    return;
+  }
+  // Reset by the client before it arrived: no work, and not invalid.
+  if (call->IsCancelled()) {
+    metrics_->OnRejected(batching::RejectReason::kCancelled);
+    call->Done(absl::CancelledError("cancelled by the client"));
+    return;
+  }
+  if (absl::Status decoded = call->Decode(); !decoded.ok()) {
+    if (decoded.code() != absl::StatusCode::kResourceExhausted) {
+      metrics_->OnInvalid();
+    }
+    call->Done(decoded);
+    return;
+  }
+  call->decoded_ = true;
+  if (call->segment.n == 0) {
+    call->Done(absl::OkStatus());
+    return;
+  }
+  call->deadline_micros = DeadlineMicros(call->deadline_, *scheduler_->clock());
+  std::unique_ptr<batching::BatchTask> task = std::move(call);
+  // Refused, the task is still ours: it answers with the refusal.
+  if (absl::Status scheduled = scheduler_->Schedule(task); !scheduled.ok()) {
+    task->Done(scheduled);
+  }
+}
+
+}  // namespace relu::service

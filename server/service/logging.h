@@ -1,0 +1,16 @@
+// relu-server's logging: spdlog's default logger on stderr, as text
+// ("2026-01-02T03:04:05.678901Z info message") or as one JSON object per line
+// ({"time":"...","level":"info","msg":"message"}, the message escaped), with
+// gRPC's own log lines routed through it, so that every line the process
+// logs has the one format.
+#pragma once
+
+#include <string>
+
+namespace relu::service {
+
+// `level`: trace, debug, info, warn, error or off; `format`: text or json.
+// Call once, before gRPC starts. Not thread-safe.
+void SetUpLogging(const std::string& level, const std::string& format);
+
+}  // namespace relu::service
