@@ -3,6 +3,15 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/support/proto_buffer_reader.h"
+#include "server/service/request_wire.h"
+#include "server/service/validation.h"
 
 namespace relu::service {
 namespace {
@@ -14,39 +23,95 @@ using inference::ModelInferResponse;
 // where the kernel computes in place.
 class InferCall final : public GrpcCall {
  public:
+  // `request` is the call's own (from TrackedAllocator): it is cleared once
+  // parsed, so its bytes leave gRPC's quota early.
   InferCall(grpc::CallbackServerContext* context,
-            grpc::ServerUnaryReactor* reactor, ModelInferRequest* request,
-            ModelInferResponse* response, CallTracker::Call* tracked)
+            grpc::ServerUnaryReactor* reactor, grpc::ByteBuffer* request,
+            grpc::ByteBuffer* response, CallTracker::Call* tracked)
       : GrpcCall(metrics::Method::kModelInfer, context, reactor, tracked),
-        request_(request),
-        response_(response) {}
+        request_bytes_(request),
+        response_bytes_(response),
+        has_message_(request->Valid()) {}
 
+  // A stream reset before its message arrived reaches the handler with no
+  // message (gRPC 1.51): cancelled.
+  bool IsCancelled() const override {
+    return !has_message_ || GrpcCall::IsCancelled();
+  }
   absl::Status Decode() override;
+  // Serializes the response (once, as gRPC would) and answers.
+  void Respond(const absl::Status& status) override;
 
  private:
-  ModelInferRequest* const request_;
-  ModelInferResponse* const response_;
+  // Counts the request's shapes on the wire, then parses it.
+  absl::Status Parse();
+
+  grpc::ByteBuffer* const request_bytes_;
+  grpc::ByteBuffer* const response_bytes_;
+  const bool has_message_;  // request_bytes_ is cleared once parsed
+  ModelInferRequest request_;
+  ModelInferResponse response_;
 };
 
+absl::Status InferCall::Parse() {
+  std::vector<grpc::Slice> slices;
+  if (!request_bytes_->Dump(&slices).ok()) {
+    return absl::InvalidArgumentError(
+        "request is not a valid inference.ModelInferRequest: its compressed "
+        "bytes cannot be decompressed");
+  }
+  absl::InlinedVector<absl::string_view, 4> chunks;
+  size_t received_bytes = 0;
+  for (const grpc::Slice& slice : slices) {
+    chunks.emplace_back(reinterpret_cast<const char*>(slice.begin()),
+                        slice.size());
+    received_bytes += slice.size();
+  }
+  // ModelInferRequest.inputs (5), InferInputTensor.shape (3).
+  if (const size_t rank = CountShapeDimensions(chunks, 5, 3);
+      rank > kMaxTensorRank) {
+    return TooManyDimensions("inputs[0].shape", rank);
+  }
+  grpc::ProtoBufferReader reader(request_bytes_);
+  if (!request_.ParseFromZeroCopyStream(&reader)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request is not a valid inference.ModelInferRequest: "
+                     "protobuf cannot parse its ",
+                     received_bytes, " bytes"));
+  }
+  request_bytes_->Clear();
+  return absl::OkStatus();
+}
+
+void InferCall::Respond(const absl::Status& status) {
+  if (status.ok()) {
+    bool own_buffer = false;
+    grpc::GenericSerialize<grpc::ProtoBufferWriter, ModelInferResponse>(
+        response_, response_bytes_, &own_buffer);
+  }
+  GrpcCall::Respond(status);
+}
+
 absl::Status InferCall::Decode() {
-  absl::StatusOr<ValidatedInfer> valid = ValidateInferRequest(*request_);
+  if (absl::Status parsed = Parse(); !parsed.ok()) return parsed;
+  absl::StatusOr<ValidatedInfer> valid = ValidateInferRequest(request_);
   if (!valid.ok()) return valid.status();
   // gRPC serializes the response into a copy of its own.
   if (absl::Status s = ReserveResponse(valid->bytes); !s.ok()) return s;
 
   // Move the input into the response; the kernel computes there in place.
-  ModelInferRequest::InferInputTensor* input = request_->mutable_inputs(0);
-  response_->set_model_name(kOipModelName);
-  response_->set_model_version(kOipModelVersion);
-  response_->set_id(request_->id());
-  ModelInferResponse::InferOutputTensor* output = response_->add_outputs();
+  ModelInferRequest::InferInputTensor* input = request_.mutable_inputs(0);
+  response_.set_model_name(kOipModelName);
+  response_.set_model_version(kOipModelVersion);
+  response_.set_id(request_.id());
+  ModelInferResponse::InferOutputTensor* output = response_.add_outputs();
   output->set_name(kOipOutputName);
   output->set_datatype(OipDatatype(valid->dtype));
   output->mutable_shape()->Swap(input->mutable_shape());
   void* data = nullptr;
   if (valid->raw) {
-    std::string* raw = response_->add_raw_output_contents();
-    raw->swap(*request_->mutable_raw_input_contents(0));
+    std::string* raw = response_.add_raw_output_contents();
+    raw->swap(*request_.mutable_raw_input_contents(0));
     data = raw->data();
   } else if (valid->dtype == kernel::DType::kFloat32) {
     auto* values = output->mutable_contents()->mutable_fp32_contents();
@@ -58,7 +123,7 @@ absl::Status InferCall::Decode() {
     data = values->mutable_data();
   } else {
     // FP16 / BF16 without raw_input_contents: valid only when empty.
-    response_->add_raw_output_contents();
+    response_.add_raw_output_contents();
   }
   segment = {valid->dtype, valid->params, data, data, valid->elements};
   bytes = valid->bytes;
@@ -71,7 +136,12 @@ InferenceServiceImpl::InferenceServiceImpl(Admission* admission,
                                            CallTracker* calls,
                                            std::string version)
     : admission_(admission), calls_(calls), version_(std::move(version)) {
-  SetMessageAllocatorFor_ModelInfer(&allocator_);
+  // What the generated SetMessageAllocatorFor_ModelInfer does for the
+  // protobuf-typed method, for the raw one (ModelInfer is method 5).
+  static_cast<grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer,
+                                                   grpc::ByteBuffer>*>(
+      GetHandler(5))
+      ->SetMessageAllocator(&allocator_);
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ServerLive(
@@ -141,8 +211,8 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelMetadata(
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(
-    grpc::CallbackServerContext* context, const ModelInferRequest*,
-    ModelInferResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer*,
+    grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // The allocator above made the messages, so the request is ours to change.
   admission_->Admit(std::make_unique<InferCall>(

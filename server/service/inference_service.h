@@ -34,8 +34,12 @@
 
 namespace relu::service {
 
+// ModelInfer is a raw method (ByteBuffer in and out): its request's shapes are
+// counted on the wire before protobuf parses it (request_wire.h), so a huge
+// shape is refused before it takes memory.
 class InferenceServiceImpl final
-    : public inference::GRPCInferenceService::CallbackService {
+    : public inference::GRPCInferenceService::WithRawCallbackMethod_ModelInfer<
+          inference::GRPCInferenceService::CallbackService> {
  public:
   // `admission` and `calls` must outlive the service. ModelInfer calls count
   // in `calls` (see ReluServiceImpl) and go through `admission`; once
@@ -66,17 +70,15 @@ class InferenceServiceImpl final
       grpc::CallbackServerContext* context,
       const inference::ModelMetadataRequest* request,
       inference::ModelMetadataResponse* response) override;
-  grpc::ServerUnaryReactor* ModelInfer(
-      grpc::CallbackServerContext* context,
-      const inference::ModelInferRequest* request,
-      inference::ModelInferResponse* response) override;
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
 
  private:
   Admission* const admission_;
   CallTracker* const calls_;
   const std::string version_;
-  TrackedAllocator<inference::ModelInferRequest, inference::ModelInferResponse>
-      allocator_{calls_};
+  TrackedAllocator<grpc::ByteBuffer, grpc::ByteBuffer> allocator_{calls_};
 };
 
 }  // namespace relu::service

@@ -21,7 +21,6 @@ constexpr uint32_t kFixed32 = 5;
 // Protobuf's default recursion limit, which groups count against too.
 constexpr int kMaxGroupDepth = 100;
 constexpr uint32_t kTensorField = 1;  // ApplyReLURequest.tensor
-constexpr uint32_t kShapeField = 2;   // Tensor.shape
 constexpr uint32_t kDataField = 3;    // Tensor.data
 // ApplyReLUResponse.tensor and Tensor's fields, for the response prefix.
 constexpr uint8_t kResponseTensorTag = (1 << 3) | kLengthDelimited;
@@ -292,11 +291,12 @@ bool SkipField(ChunkReader& reader, uint32_t field, uint32_t wire_type,
 // Adds to `*rank` the dimensions of the Tensor of `length` bytes at the
 // reader: a packed shape's varints (each ends in a byte below 0x80) and
 // unpacked ones. Stops at anything malformed (protobuf's parse decides).
-void CountTensorDimensions(ChunkReader& reader, size_t length, size_t* rank) {
+void CountTensorDimensions(ChunkReader& reader, size_t length,
+                           uint32_t shape_field, size_t* rank) {
   reader.set_limit(reader.position() + length);
   uint32_t field = 0, wire_type = 0;
   while (!reader.AtLimit() && PeekTag(reader, &field, &wire_type)) {
-    if (field == kShapeField && wire_type == kLengthDelimited) {
+    if (field == shape_field && wire_type == kLengthDelimited) {
       size_t bytes = 0;
       if (!PeekLength(reader, &bytes) ||
           !reader.Skip(bytes, [rank](absl::string_view piece) {
@@ -305,7 +305,7 @@ void CountTensorDimensions(ChunkReader& reader, size_t length, size_t* rank) {
         return;
       }
     } else {
-      if (field == kShapeField && wire_type == kVarint) ++*rank;
+      if (field == shape_field && wire_type == kVarint) ++*rank;
       if (!SkipField(reader, field, wire_type, 0)) return;
     }
   }
@@ -356,8 +356,8 @@ bool ReadVarintAt(const uint8_t*& p, const uint8_t* end, size_t max_bytes,
   return false;
 }
 
-bool CountInPiece(const uint8_t* p, const uint8_t* end, bool in_tensor,
-                  size_t* rank) {
+bool CountInPiece(const uint8_t* p, const uint8_t* end, uint32_t tensor_field,
+                  uint32_t shape_field, bool in_tensor, size_t* rank) {
   while (p < end) {
     uint64_t tag = 0, value = 0;
     if (!ReadVarintAt(p, end, kMaxVarint32Bytes, &tag) || (tag >> 3) == 0 ||
@@ -368,7 +368,7 @@ bool CountInPiece(const uint8_t* p, const uint8_t* end, bool in_tensor,
     switch (tag & 7) {
       case kVarint:
         if (!ReadVarintAt(p, end, 10, &value)) return false;
-        *rank += in_tensor && field == kShapeField;
+        *rank += in_tensor && field == shape_field;
         break;
       case kFixed64:
         if (end - p < 8) return false;
@@ -384,9 +384,12 @@ bool CountInPiece(const uint8_t* p, const uint8_t* end, bool in_tensor,
           return false;
         }
         const uint8_t* field_end = p + value;
-        if (!in_tensor && field == kTensorField) {
-          if (!CountInPiece(p, field_end, true, rank)) return false;
-        } else if (in_tensor && field == kShapeField) {
+        if (!in_tensor && field == tensor_field) {
+          if (!CountInPiece(p, field_end, tensor_field, shape_field, true,
+                            rank)) {
+            return false;
+          }
+        } else if (in_tensor && field == shape_field) {
           for (; p < field_end; ++p) *rank += (*p & 0x80u) == 0;
         }
         p = field_end;
@@ -401,11 +404,13 @@ bool CountInPiece(const uint8_t* p, const uint8_t* end, bool in_tensor,
 
 }  // namespace
 
-size_t CountShapeDimensions(absl::Span<const absl::string_view> chunks) {
+size_t CountShapeDimensions(absl::Span<const absl::string_view> chunks,
+                            uint32_t tensor_field, uint32_t shape_field) {
   if (chunks.size() == 1) {
     const auto* start = reinterpret_cast<const uint8_t*>(chunks[0].data());
     size_t rank = 0;
-    if (CountInPiece(start, start + chunks[0].size(), false, &rank)) {
+    if (CountInPiece(start, start + chunks[0].size(), tensor_field, shape_field,
+                     false, &rank)) {
       return rank;
     }
   }
@@ -414,11 +419,11 @@ size_t CountShapeDimensions(absl::Span<const absl::string_view> chunks) {
   size_t rank = 0;
   uint32_t field = 0, wire_type = 0;
   while (!reader.AtLimit() && PeekTag(reader, &field, &wire_type)) {
-    if (field == kTensorField && wire_type == kLengthDelimited) {
+    if (field == tensor_field && wire_type == kLengthDelimited) {
       size_t length = 0;
       if (!PeekLength(reader, &length)) break;
       const size_t tensor_end = reader.position() + length;
-      CountTensorDimensions(reader, length, &rank);
+      CountTensorDimensions(reader, length, shape_field, &rank);
       // Resume after the tensor, wherever its fields stopped.
       if (reader.position() != tensor_end) break;
       reader.set_limit(end);

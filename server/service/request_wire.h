@@ -50,7 +50,15 @@ bool ParseApplyReLURequest(absl::Span<const absl::string_view> chunks,
 // a GiB). Counting stops at the first malformed field; what follows it is
 // left to the parse, which fails. Whenever protobuf's parse succeeds, the
 // count is its shape's size (the fuzzer checks this).
-size_t CountShapeDimensions(absl::Span<const absl::string_view> chunks);
+//
+// Any message with a shape in a nested message is counted the same way:
+// `tensor_field` is the nested message's field number (ApplyReLURequest's
+// `tensor`, 1; ModelInferRequest's repeated `inputs`, 5) and `shape_field`
+// the shape's within it (2; InferInputTensor's, 3); repeated nested messages
+// are summed.
+size_t CountShapeDimensions(absl::Span<const absl::string_view> chunks,
+                            uint32_t tensor_field = 1,
+                            uint32_t shape_field = 2);
 
 // The wire bytes of an ApplyReLUResponse holding a tensor of `dtype`,
 // `shape` and `data_bytes` bytes of data, up to the data itself, which
