@@ -15,6 +15,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gtest/gtest.h"
+#include "inference/grpc_service.grpc.pb.h"
 #include "server/service/call_tracker.h"
 #include "server/service/request_wire.h"
 #include "server/service/resource_limits.h"
@@ -75,6 +76,27 @@ TEST(RankTest, HugeShapeRefusedWithShortMessage) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(status.error_message(),
             "tensor.shape has 1000000 dimensions; at most 254 are accepted "
+            "(TensorFlow's limit)");
+}
+
+// The same for ModelInfer, whose request is also counted before its parse.
+TEST(RankTest, HugeModelInferShapeRefusedWithShortMessage) {
+  ServerFixture fixture;
+  ASSERT_TRUE(fixture.start_status().ok());
+  auto stub = inference::GRPCInferenceService::NewStub(fixture.channel());
+  inference::ModelInferRequest request;
+  request.set_model_name("relu");
+  auto* input = request.add_inputs();
+  input->set_name("input");
+  input->set_datatype("FP32");
+  for (int i = 0; i < 1'000'000; ++i) input->add_shape(1);
+  request.add_raw_input_contents(std::string(4, '\0'));
+  grpc::ClientContext context;
+  inference::ModelInferResponse response;
+  grpc::Status status = stub->ModelInfer(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(),
+            "inputs[0].shape has 1000000 dimensions; at most 254 are accepted "
             "(TensorFlow's limit)");
 }
 
