@@ -21,6 +21,8 @@ PACKAGES=(
   # The Python client's tests: pytest, a venv to pip-install it into (offline,
   # from Debian's setuptools and wheel), matplotlib for its plot example.
   python3-pytest python3-venv python3-setuptools python3-wheel python3-matplotlib
+  # The hostile-client suite's raw HTTP/2 frames (h2, hpack, hyperframe).
+  python3-h2
   # The container image test: a private Docker daemon and a debootstrapped base.
   docker.io debootstrap
 )
