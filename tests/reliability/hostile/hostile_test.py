@@ -34,6 +34,7 @@ exit status is non-zero on any failure.
 """
 
 import argparse
+import faulthandler
 import hashlib
 import os
 import re
@@ -273,13 +274,19 @@ def request_counts(metrics_port):
 
 def socket_open(s):
     """True when the peer has not closed s (nothing to read, or data)."""
+    # A socket with a timeout waits for readability before recv, whatever
+    # the flags: make it non-blocking for the peek.
+    previous = s.gettimeout()
+    s.setblocking(False)
     try:
-        data = s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        data = s.recv(1, socket.MSG_PEEK)
         return len(data) > 0
     except BlockingIOError:
         return True
     except OSError:
         return False
+    finally:
+        s.settimeout(previous)
 
 
 # ---- the server under test --------------------------------------------------
@@ -311,6 +318,25 @@ class Cgroup:
     made."""
     BASE = "/sys/fs/cgroup/memory"
     counter = 0
+
+    @classmethod
+    def remove_stale(cls):
+        """Removes cgroups of earlier runs that were killed: empty ones."""
+        try:
+            names = os.listdir(cls.BASE)
+        except OSError:
+            return
+        for name in names:
+            path = os.path.join(cls.BASE, name)
+            if not name.startswith("relu_hostile_"):
+                continue
+            try:
+                with open(os.path.join(path, "cgroup.procs")) as f:
+                    if f.read().strip():
+                        continue
+                os.rmdir(path)
+            except OSError:
+                pass
 
     @classmethod
     def make(cls, limit):
@@ -378,6 +404,8 @@ class Server:
         cmd += list(flags)
         if nofile:
             cmd = ["prlimit", "--nofile=%d:%d" % (nofile, nofile), "--"] + cmd
+        # The server dies with the test (a ctest timeout kills the test).
+        cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
         if self.cgroup:
             # Joins the cgroup before exec: the server's first byte counts.
             cmd = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"',
@@ -1339,6 +1367,8 @@ def main():
     ap.add_argument("--no-cgroup", action="store_true",
                     help="measure VmHWM instead of a memory cgroup")
     args = ap.parse_args()
+    # kill -USR1 <pid> prints every thread's stack (finding a hang).
+    faulthandler.register(signal.SIGUSR1)
     rows = [(name, settings, body, lp if args.long else sp)
             for name, settings, body, sp, lp in ROWS]
     rows = [r for r in rows if r[3] is not None]
@@ -1354,6 +1384,7 @@ def main():
         return 1
     with open(args.server, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    Cgroup.remove_stale()
     suite = Suite(args)
     wanted = ["--memory-limit-bytes", "--accept-compression",
               "--max-concurrent-streams", "--max-connections",
