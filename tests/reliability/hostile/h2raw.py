@@ -144,6 +144,8 @@ class H2Conn:
         self._send(PREFACE + SettingsFrame(0, settings={
             SettingsFrame.ENABLE_PUSH: 0,
             SettingsFrame.INITIAL_WINDOW_SIZE: initial_window,
+            # Bigger DATA frames: fewer of them for Python to read.
+            SettingsFrame.MAX_FRAME_SIZE: 1 << 20,
         }).serialize())
         if grant_data:
             # Open the connection-level receive window wide too.
@@ -195,10 +197,15 @@ class H2Conn:
         return struct.pack(">I", len(block))[1:] + bytes([0x1, flags]) + \
             struct.pack(">I", sid) + block
 
-    def send_headers(self, sid, headers, end_stream=False):
-        self._send(self.headers_frame_bytes(sid, self.header_block(headers),
-                                            end_stream))
-        return self.streams[sid]
+    def open_stream(self, headers, end_stream=False):
+        """Sends HEADERS on a new stream and returns its id. Ids are taken
+        and sent under one lock: a HEADERS frame with a lower id than one
+        already sent would be a protocol error, whatever the thread."""
+        with self.send_lock:
+            sid = self.new_stream_id()
+            self.sock.sendall(self.headers_frame_bytes(
+                sid, self.header_block(headers), end_stream))
+        return sid
 
     @staticmethod
     def rst_frame_bytes(sid, code=8):

@@ -598,14 +598,22 @@ def run_senders(jobs):
     return results
 
 
-def upload(conn, sid, head, body_len, total_len=None, end_stream=True,
+def upload(conn, head, body_len, total_len=None, end_stream=True,
            stall_timeout=10.0, filler=None, path=APPLY, encoding=None,
            prefix=True):
-    """HEADERS, then a gRPC message: head + body_len bytes of filler (zeros
-    by default) out of a message of total_len bytes (default: complete)."""
+    """HEADERS on a new stream, then a gRPC message: head + body_len bytes
+    of filler (zeros by default) out of a message of total_len bytes
+    (default: complete). Returns (stream id, send_data's result)."""
     if total_len is None:
         total_len = len(head) + body_len
-    conn.send_headers(sid, conn.grpc_headers(path, encoding=encoding))
+    sid = conn.open_stream(conn.grpc_headers(path, encoding=encoding))
+    return sid, _upload_body(conn, sid, head, body_len, total_len,
+                             end_stream, stall_timeout, filler, encoding,
+                             prefix)
+
+
+def _upload_body(conn, sid, head, body_len, total_len, end_stream,
+                 stall_timeout, filler, encoding, prefix):
     first = (h2raw.grpc_prefix(total_len, encoding is not None)
              if prefix else b"") + head
     result = conn.send_data(sid, first, end_stream=end_stream and
@@ -717,13 +725,12 @@ def row_big_uploads(row, p):
     conns = [row.conn() for _ in range(4)]
     finish = p["finish"]
     jobs = []
+    body = size if finish else size - 64 * KiB
     for c in conns:
         for _ in range(6):
-            sid = c.new_stream_id()
-            body = size if finish else size - 64 * KiB
-            jobs.append(lambda c=c, sid=sid, body=body: upload(
-                c, sid, head, body, total_len=len(head) + size,
-                end_stream=finish, stall_timeout=p["stall_s"]))
+            jobs.append(lambda c=c: upload(
+                c, head, body, total_len=len(head) + size,
+                end_stream=finish, stall_timeout=p["stall_s"])[1])
     results = run_senders(jobs)
     sent = {r: results.count(r) for r in set(results)}
     if finish:
@@ -765,8 +772,7 @@ def gzip_bomb(inflated, cache={}):
 def row_gzip_bomb(row, p):
     compressed, total = gzip_bomb(p["inflated"])
     c = row.conn()
-    sid = c.new_stream_id()
-    c.send_headers(sid, c.grpc_headers(APPLY, encoding="gzip"))
+    sid = c.open_stream(c.grpc_headers(APPLY, encoding="gzip"))
     sent = c.send_data(sid, h2raw.grpc_frame(compressed, compressed=True),
                        end_stream=True, stall_timeout=30)
     c.wait(lambda c: c.closed or c.streams[sid].ended, 300)
@@ -800,13 +806,13 @@ def row_gzip_16x63(row, p):
     jobs = []
     for c in conns:
         for _ in range(4):
-            sid = c.new_stream_id()
-            jobs.append(lambda c=c, sid=sid: (
-                c.send_headers(sid, c.grpc_headers(APPLY, encoding="gzip")),
-                c.send_data(sid, h2raw.grpc_frame(compressed, True),
-                            end_stream=True, stall_timeout=30))[1])
-    run_senders(jobs)
-    open_left = wait_all_ended(conns, 300)
+            jobs.append(lambda c=c: c.send_data(
+                c.open_stream(c.grpc_headers(APPLY, encoding="gzip")),
+                h2raw.grpc_frame(compressed, True), end_stream=True,
+                stall_timeout=30))
+    sent = run_senders(jobs)
+    sent = {r: sent.count(r) for r in set(sent)}
+    open_left = wait_all_ended(conns, 60)
     codes, wrong = {}, 0
     for c in conns:
         for s in c.streams.values():
@@ -825,8 +831,9 @@ def row_gzip_16x63(row, p):
                 wrong += 0 if ok else 1
             codes[code] = codes.get(code, 0) + 1
             s.data = None
-    row.note("%s KiB gzip -> %s MiB each: client %s, %d wrong%s" % (
-        "%.1f" % (len(compressed) / KiB), mib(total), counts_text(codes),
+    row.note("%s KiB gzip -> %s MiB each: uploads %s; client %s, %d wrong%s"
+             % ("%.1f" % (len(compressed) / KiB), mib(total),
+                counts_text(sent), counts_text(codes),
         wrong, "; " + conn_endings(conns) if conn_endings(conns) else ""))
     row.check(open_left == 0, "%d streams never ended" % open_left)
     row.check(wrong == 0, "%d wrong answers" % wrong)
@@ -871,8 +878,7 @@ def row_shape_10m(row, p):
     dims = p["dims"]
     req = request(1, None, b"\0" * 8, shape_packed=b"\x01" * dims)
     c = row.conn()
-    sid = c.new_stream_id()
-    c.send_headers(sid, c.grpc_headers(APPLY))
+    sid = c.open_stream(c.grpc_headers(APPLY))
     c.send_data(sid, h2raw.grpc_frame(req), end_stream=True)
     c.wait(lambda c: c.closed or c.streams[sid].ended, 300)
     s = c.streams[sid]
@@ -1070,9 +1076,8 @@ def row_unread(row, p):
         def job(c=c):
             results = {}
             for _ in range(p["streams"]):
-                sid = c.new_stream_id()
-                r = upload(c, sid, head, size, total_len=total,
-                           end_stream=finished, stall_timeout=p["stall_s"])
+                _, r = upload(c, head, size, total_len=total,
+                              end_stream=finished, stall_timeout=p["stall_s"])
                 results[r] = results.get(r, 0) + 1
                 if r == "closed":
                     break
@@ -1126,8 +1131,7 @@ def row_drain_unread(row, p):
     c = row.conn(grant_data=False)
     size = 64 * MiB - 64
     head, total = request_head(1, [size // 4], size)
-    sid = c.new_stream_id()
-    result = upload(c, sid, head, size, total_len=total, stall_timeout=30)
+    sid, result = upload(c, head, size, total_len=total, stall_timeout=30)
     # The response is ready once its first bytes arrive.
     c.wait(lambda c: c.closed or c.streams[sid].data_bytes > 0 or
            c.streams[sid].ended, 120)
