@@ -935,10 +935,12 @@ def row_open_streams(row, p):
                      lambda sid: c.headers_frame_bytes(sid, block))
     acked = c.ping(120)
     held = row.server.rss()
-    row.note("%d of %d HEADERS sent, ping %s; server: %d RST_STREAM (%s)%s;"
+    ended = {k: v for k, v in c.outcomes(set(range(1, 2 * sent, 2))).items()
+             if k != "open"}
+    row.note("%d of %d HEADERS sent, ping %s; server ended %d of them (%s)%s;"
              " RSS %s MiB while held" % (
                  sent, p["streams"], "acked" if acked else "not acked",
-                 c.rst_received, counts_text(c.outcomes()),
+                 sum(ended.values()), counts_text(ended),
                  "; " + conn_endings([c]) if conn_endings([c]) else "",
                  mib(held)))
     row.close_conns()
