@@ -20,7 +20,7 @@ import time
 import urllib.parse
 
 import hpack
-from hyperframe.frame import (ContinuationFrame, DataFrame, Frame,
+from hyperframe.frame import (ContinuationFrame, Frame,
                               GoAwayFrame, HeadersFrame, PingFrame,
                               RstStreamFrame, SettingsFrame,
                               WindowUpdateFrame)

@@ -568,17 +568,6 @@ class Row:
             c.close()
         self.conns = []
 
-    def flag(self, name, value=None):
-        """[--name=value] when the binary has the flag, else [] and a note."""
-        if name in self.suite.flags:
-            return ["%s=%s" % (name, value)] if value is not None else [name]
-        self.note("binary lacks %s" % name)
-        return []
-
-
-def stream_status(conn, sid):
-    return conn.streams[sid].outcome()
-
 
 def run_senders(jobs):
     """Runs each job (a callable) on its own thread; returns their results."""
@@ -765,12 +754,12 @@ def gzip_bomb(inflated, cache={}):
             out.append(comp.compress(chunk[:n] if n < len(chunk) else chunk))
             left -= n
         out.append(comp.flush())
-        cache[inflated] = (b"".join(out), total)
+        cache[inflated] = (b"".join(out), total, data_len // 4)
     return cache[inflated]
 
 
 def row_gzip_bomb(row, p):
-    compressed, total = gzip_bomb(p["inflated"])
+    compressed, total, _ = gzip_bomb(p["inflated"])
     c = row.conn()
     sid = c.open_stream(c.grpc_headers(APPLY, encoding="gzip"))
     sent = c.send_data(sid, h2raw.grpc_frame(compressed, compressed=True),
@@ -800,8 +789,7 @@ def row_gzip_bomb(row, p):
 def row_gzip_16x63(row, p):
     """16 concurrent gzip messages of ~63 KiB inflating to 63 MiB (valid
     requests, zeros), 4 connections x 4 streams."""
-    compressed, total = gzip_bomb(63 * MiB)
-    n = (total - len(request_head(1, [0], 0)[0])) // 4
+    compressed, total, n = gzip_bomb(63 * MiB)
     conns = [row.conn(keep_data=True) for _ in range(4)]
     jobs = []
     for c in conns:
@@ -825,9 +813,8 @@ def row_gzip_16x63(row, p):
                     if flag:
                         msg = zlib.decompress(bytes(msg), 47)
                     dtype, shape, out = parse_response(msg)
-                    ok = dtype == 1 and len(out) == len(out) and \
-                        not any(bytes(out[:1 << 16])) and \
-                        bytes(out) == bytes(len(out))
+                    ok = dtype == 1 and shape == [n] and \
+                        bytes(out) == bytes(4 * n)
                 wrong += 0 if ok else 1
             codes[code] = codes.get(code, 0) + 1
             s.data = None
