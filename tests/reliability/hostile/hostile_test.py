@@ -1175,7 +1175,7 @@ ROWS = [
      dict(dims=10_000_000)),
     ("open_streams", "production", row_open_streams, dict(streams=10_000),
      dict(streams=100_000)),
-    ("rapid_reset", "production", row_rapid_reset, dict(streams=20_000),
+    ("rapid_reset", "production", row_rapid_reset, dict(streams=50_000),
      dict(streams=100_000)),
     ("fd_1100_idle_nofile_1024", "default", row_fd_exhaustion,
      dict(conns=1100), dict(conns=1100)),
