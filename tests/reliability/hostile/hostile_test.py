@@ -588,31 +588,21 @@ def run_senders(jobs):
 
 
 def upload(conn, head, body_len, total_len=None, end_stream=True,
-           stall_timeout=10.0, filler=None, path=APPLY, encoding=None,
-           prefix=True):
-    """HEADERS on a new stream, then a gRPC message: head + body_len bytes
-    of filler (zeros by default) out of a message of total_len bytes
-    (default: complete). Returns (stream id, send_data's result)."""
+           stall_timeout=10.0):
+    """HEADERS on a new stream, then a gRPC message: head + body_len zero
+    bytes out of a message of total_len bytes (default: complete). Returns
+    (stream id, send_data's result for the last part sent)."""
     if total_len is None:
         total_len = len(head) + body_len
-    sid = conn.open_stream(conn.grpc_headers(path, encoding=encoding))
-    return sid, _upload_body(conn, sid, head, body_len, total_len,
-                             end_stream, stall_timeout, filler, encoding,
-                             prefix)
-
-
-def _upload_body(conn, sid, head, body_len, total_len, end_stream,
-                 stall_timeout, filler, encoding, prefix):
-    first = (h2raw.grpc_prefix(total_len, encoding is not None)
-             if prefix else b"") + head
-    result = conn.send_data(sid, first, end_stream=end_stream and
-                            body_len == 0, stall_timeout=stall_timeout)
-    if result != "sent" or body_len == 0:
-        return result
-    if filler is None or len(filler) < body_len:
-        filler = ZEROS.get(body_len)
-    return conn.send_data(sid, memoryview(filler)[:body_len],
-                          end_stream=end_stream, stall_timeout=stall_timeout)
+    sid = conn.open_stream(conn.grpc_headers(APPLY))
+    result = conn.send_data(sid, h2raw.grpc_prefix(total_len) + head,
+                            end_stream=end_stream and body_len == 0,
+                            stall_timeout=stall_timeout)
+    if result == "sent" and body_len:
+        result = conn.send_data(sid, memoryview(ZEROS.get(body_len))[:body_len],
+                                end_stream=end_stream,
+                                stall_timeout=stall_timeout)
+    return sid, result
 
 
 class _Zeros:
@@ -1151,7 +1141,9 @@ def row_metrics_paths(row, p):
     row.note(", ".join(seen))
 
 
-# name, settings, body, short params, long params (None: not in that form).
+# name, settings, body, short params, long params (None: not in that form;
+# "same": the short ones). The unread rows differ between the forms only in
+# the send timeout (Suite.server_for: short 5 s, long the default 60 s).
 ROWS = [
     ("prod_16x63MiB", "production", row_prod_16x63, {}, {}),
     ("uploads_4x6x200MiB_invalid", "default", row_big_uploads,
@@ -1181,16 +1173,16 @@ ROWS = [
      dict(conns=1100), dict(conns=1100)),
     ("unread_12x64MiB", "production", row_unread,
      dict(what="12 x 64 MiB responses unread", conns=3, streams=4,
-          size=64 * MiB - 64, stall_s=10), None),
+          size=64 * MiB - 64, stall_s=10), "same"),
     ("unread_20000x4KiB", "production", row_unread,
      dict(what="20,000 x 4 KiB responses unread", conns=4, streams=5000,
-          size=4 * KiB, stall_s=5), None),
+          size=4 * KiB, stall_s=5), "same"),
     ("unread_window0", "production", row_unread,
      dict(what="4 x 16 MiB, client window 0", conns=1, streams=4,
-          size=16 * MiB, window=0, stall_s=10), None),
+          size=16 * MiB, window=0, stall_s=10), "same"),
     ("uploads_unfinished_4x4x30of60MiB", "production", row_unread,
      dict(what="16 uploads stopped at 30 of 60 MiB", conns=4, streams=4,
-          size=30 * MiB, declared=60 * MiB, stall_s=10), None),
+          size=30 * MiB, declared=60 * MiB, stall_s=10), "same"),
     ("metrics_4_silent", "default", row_metrics_silent, dict(conns=4),
      dict(conns=4)),
     ("metrics_64_silent", "default", row_metrics_silent, None,
@@ -1201,14 +1193,6 @@ ROWS = [
      dict(drain_s=3), dict(drain_s=25)),
     ("metrics_exact_paths", "default", row_metrics_paths, {}, {}),
 ]
-
-# The unread rows take the same parameters in both forms, except the send
-# timeout (short: 5 s; long: the default 60 s) and the wait for it.
-for _name, _s, _body, _short, _long in list(ROWS):
-    if _body is row_unread and _long is None:
-        i = [r[0] for r in ROWS].index(_name)
-        ROWS[i] = (_name, _s, _body, _short, dict(_short))
-
 
 class Suite:
     def __init__(self, args):
@@ -1362,7 +1346,8 @@ def main():
     args = ap.parse_args()
     # kill -USR1 <pid> prints every thread's stack (finding a hang).
     faulthandler.register(signal.SIGUSR1)
-    rows = [(name, settings, body, lp if args.long else sp)
+    rows = [(name, settings, body,
+             (sp if lp == "same" else lp) if args.long else sp)
             for name, settings, body, sp, lp in ROWS]
     rows = [r for r in rows if r[3] is not None]
     if args.only:
