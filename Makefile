@@ -20,9 +20,10 @@ FUZZ ?= 1
 #                            -fsanitize, against the instrumented library;
 #  relu_batching_tsan        is its own ThreadSanitizer build (tests/batching/tsan),
 #                            already run by the plain suite;
-#  reliability.overload_short checks RSS against a bound; ASan's shadow memory
-#                            and quarantine make RSS meaningless.
-ASAN_CTEST_EXCLUDE ?= ^(relu_deploy_docker_image|client\.consumer_.*|relu_batching_tsan|reliability\.overload_short)$$
+#  reliability.overload_short and reliability.hostile_short check memory
+#                            against a bound; ASan's shadow memory and
+#                            quarantine make RSS meaningless.
+ASAN_CTEST_EXCLUDE ?= ^(relu_deploy_docker_image|client\.consumer_.*|relu_batching_tsan|reliability\.overload_short|reliability\.hostile_short)$$
 # LeakSanitizer runs with no suppressions: the suite ran clean without any
 # (Debian's uninstrumented libraries' singletons stay reachable), so any leak
 # report fails its test.
