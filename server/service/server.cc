@@ -166,8 +166,6 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
   return grpc::SslServerCredentials(ssl);
 }
 
-}  // namespace
-
 // Gives the heap's free pages back to the system (malloc_trim) once calls
 // stop: after a burst of large calls, glibc keeps their freed memory in its
 // arenas, and the resident size would stay at the burst's peak. Checks every
@@ -216,6 +214,8 @@ ServerOptions Resolved(ServerOptions options) {
   ResolveDefaults(options);
   return options;
 }
+
+}  // namespace
 
 struct ReluServer::Impl {
   explicit Impl(ServerOptions o)
