@@ -142,37 +142,47 @@ struct Tag {
 };
 
 // Protobuf reads tags and lengths as varints of at most 5 bytes (a longer
-// encoding of a small value fails its parse), and refuses lengths this close
-// to 2 GiB (ParseContext's slop).
+// encoding of a small value fails its parse), keeps a tag's low 32 bits (the
+// fifth byte's high bits are dropped, not refused), and refuses lengths this
+// close to 2 GiB (ParseContext's slop).
 constexpr size_t kMaxVarint32Bytes = 5;
 constexpr uint64_t kMaxLength = std::numeric_limits<int32_t>::max() - 16;
 
-// Reads the next tag. False for a cut-off or malformed tag, and for wire
-// types other than varint, fixed64, length-delimited and fixed32 (groups
-// included): those are left to protobuf's own parser.
-bool ReadTag(ChunkReader& reader, Tag* tag) {
+// A tag's value as protobuf reads it; false for field 0.
+bool DecodeTag(uint64_t value, uint32_t* field, uint32_t* wire_type) {
+  const auto tag = static_cast<uint32_t>(value);
+  *field = tag >> 3;
+  *wire_type = tag & 7;
+  return *field != 0;
+}
+
+// Reads the next tag (its bytes appended to `raw` when not null). False for
+// a cut-off or malformed one.
+bool PeekTag(ChunkReader& reader, uint32_t* field, uint32_t* wire_type,
+             std::string* raw = nullptr) {
   uint64_t value = 0;
+  size_t size = 0;
+  return reader.ReadVarint(&value, raw, &size) && size <= kMaxVarint32Bytes &&
+         DecodeTag(value, field, wire_type);
+}
+
+// PeekTag keeping its bytes, and false also for wire types other than
+// varint, fixed64, length-delimited and fixed32 (groups included): those are
+// left to protobuf's own parser.
+bool ReadTag(ChunkReader& reader, Tag* tag) {
   tag->raw.clear();
-  if (!reader.ReadVarint(&value, &tag->raw)) return false;
-  if (tag->raw.size() > kMaxVarint32Bytes ||
-      value > std::numeric_limits<uint32_t>::max()) {
-    return false;
-  }
-  tag->field = static_cast<uint32_t>(value >> 3);
-  tag->wire_type = static_cast<uint32_t>(value & 7);
-  if (tag->field == 0) return false;
+  if (!PeekTag(reader, &tag->field, &tag->wire_type, &tag->raw)) return false;
   return tag->wire_type == kVarint || tag->wire_type == kFixed64 ||
          tag->wire_type == kLengthDelimited || tag->wire_type == kFixed32;
 }
 
-// Reads a length prefix as protobuf would accept it, and checks it fits
-// before the reader's limit.
+// Reads a length prefix as protobuf would accept it (its bytes appended to
+// `raw` when not null), and checks it fits before the reader's limit.
 bool ReadLength(ChunkReader& reader, std::string* raw, size_t* length) {
   uint64_t value = 0;
-  const size_t start = raw->size();
-  if (!reader.ReadVarint(&value, raw)) return false;
-  if (raw->size() - start > kMaxVarint32Bytes || value > kMaxLength ||
-      value > reader.limit() - reader.position()) {
+  size_t size = 0;
+  if (!reader.ReadVarint(&value, raw, &size) || size > kMaxVarint32Bytes ||
+      value > kMaxLength || value > reader.limit() - reader.position()) {
     return false;
   }
   *length = static_cast<size_t>(value);
@@ -212,8 +222,7 @@ bool ReadTensor(ChunkReader& reader, size_t length, std::string* fields,
   while (!reader.AtLimit()) {
     if (!ReadTag(reader, &tag)) return false;
     if (tag.field == kDataField && tag.wire_type == kLengthDelimited) {
-      std::string ignored;
-      if (seen_data || !ReadLength(reader, &ignored, data_bytes) ||
+      if (seen_data || !ReadLength(reader, nullptr, data_bytes) ||
           !reader.ViewTo(*data_bytes, data)) {
         return false;
       }
@@ -223,30 +232,6 @@ bool ReadTensor(ChunkReader& reader, size_t length, std::string* fields,
     }
   }
   reader.set_limit(outer_limit);
-  return true;
-}
-
-// ReadTag and ReadLength for CountShapeDimensions, which keeps no bytes.
-bool PeekTag(ChunkReader& reader, uint32_t* field, uint32_t* wire_type) {
-  uint64_t value = 0;
-  size_t size = 0;
-  if (!reader.ReadVarint(&value, nullptr, &size) || size > kMaxVarint32Bytes ||
-      value > std::numeric_limits<uint32_t>::max() || (value >> 3) == 0) {
-    return false;
-  }
-  *field = static_cast<uint32_t>(value >> 3);
-  *wire_type = static_cast<uint32_t>(value & 7);
-  return true;
-}
-
-bool PeekLength(ChunkReader& reader, size_t* length) {
-  uint64_t value = 0;
-  size_t size = 0;
-  if (!reader.ReadVarint(&value, nullptr, &size) || size > kMaxVarint32Bytes ||
-      value > kMaxLength || value > reader.limit() - reader.position()) {
-    return false;
-  }
-  *length = static_cast<size_t>(value);
   return true;
 }
 
@@ -282,7 +267,8 @@ bool SkipField(ChunkReader& reader, uint32_t field, uint32_t wire_type,
       return reader.Skip(4, ignore);
     case kLengthDelimited: {
       size_t length = 0;
-      return PeekLength(reader, &length) && reader.Skip(length, ignore);
+      return ReadLength(reader, nullptr, &length) &&
+             reader.Skip(length, ignore);
     }
   }
   return false;
@@ -298,7 +284,7 @@ void CountTensorDimensions(ChunkReader& reader, size_t length,
   while (!reader.AtLimit() && PeekTag(reader, &field, &wire_type)) {
     if (field == shape_field && wire_type == kLengthDelimited) {
       size_t bytes = 0;
-      if (!PeekLength(reader, &bytes) ||
+      if (!ReadLength(reader, nullptr, &bytes) ||
           !reader.Skip(bytes, [rank](absl::string_view piece) {
             for (char c : piece) *rank += (static_cast<uint8_t>(c) & 0x80) == 0;
           })) {
@@ -325,8 +311,7 @@ bool ReadInPlace(absl::Span<const absl::string_view> chunks, WireRequest* out) {
       continue;
     }
     size_t length = 0;
-    std::string ignored;
-    if (seen_tensor || !ReadLength(reader, &ignored, &length)) return false;
+    if (seen_tensor || !ReadLength(reader, nullptr, &length)) return false;
     seen_tensor = true;
     std::string tensor;
     if (!ReadTensor(reader, length, &tensor, &out->data, &out->data_bytes)) {
@@ -360,12 +345,12 @@ bool CountInPiece(const uint8_t* p, const uint8_t* end, uint32_t tensor_field,
                   uint32_t shape_field, bool in_tensor, size_t* rank) {
   while (p < end) {
     uint64_t tag = 0, value = 0;
-    if (!ReadVarintAt(p, end, kMaxVarint32Bytes, &tag) || (tag >> 3) == 0 ||
-        tag > std::numeric_limits<uint32_t>::max()) {
+    uint32_t field = 0, wire_type = 0;
+    if (!ReadVarintAt(p, end, kMaxVarint32Bytes, &tag) ||
+        !DecodeTag(tag, &field, &wire_type)) {
       return false;
     }
-    const uint64_t field = tag >> 3;
-    switch (tag & 7) {
+    switch (wire_type) {
       case kVarint:
         if (!ReadVarintAt(p, end, 10, &value)) return false;
         *rank += in_tensor && field == shape_field;
@@ -421,7 +406,7 @@ size_t CountShapeDimensions(absl::Span<const absl::string_view> chunks,
   while (!reader.AtLimit() && PeekTag(reader, &field, &wire_type)) {
     if (field == tensor_field && wire_type == kLengthDelimited) {
       size_t length = 0;
-      if (!PeekLength(reader, &length)) break;
+      if (!ReadLength(reader, nullptr, &length)) break;
       const size_t tensor_end = reader.position() + length;
       CountTensorDimensions(reader, length, shape_field, &rank);
       // Resume after the tensor, wherever its fields stopped.

@@ -91,6 +91,11 @@ def requests():
     # Found by the fuzzer: a tensor length of 0 written in 10 bytes, which
     # protobuf refuses (lengths take at most 5); the wire parse accepted it.
     yield "long_tensor_length", b"\x0a" + b"\x80" * 9 + b"\x20"
+    # Found by the fuzzer: a 5-byte tag with bits past 32, which protobuf
+    # reads as its low 32 bits (field 16, varint); the shape after it was
+    # counted short on the wire.
+    yield "tag_past_32_bits", b"\x80\x81\x80\x80\x20\x69" + request(
+        tensor(1, [2, 6], f32))
 
 
 def npy(descr, shape, data, version=1, fortran=False, pad=True):

@@ -1,8 +1,9 @@
 // Fuzzes the request path from raw bytes, as relu-server runs it: the
 // wire-level parse of relu.v1.ApplyReLURequest (request_wire.h), which must
-// agree with protobuf's parse however the bytes are split, ValidateRequest, the
-// kernel on the decoded tensor, the response. Oracles beyond "no crash, no
-// sanitizer report":
+// agree with protobuf's parse however the bytes are split, as must the shape's
+// dimensions counted on the wire before it (CountShapeDimensions),
+// ValidateRequest, the kernel on the decoded tensor, the response. Oracles
+// beyond "no crash, no sanitizer report":
 //  - validation either accepts a request whose data size is exactly
 //    elements x element size, or refuses it with INVALID_ARGUMENT and a
 //    message;
@@ -52,10 +53,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(relu::service::ParseApplyReLURequest(chunks, &wire_request) == parses,
         "wire parse and protobuf disagree on validity");
   if (!parses) return 0;
-  // Not checked: CountShapeDimensions stops at a 5-byte tag with bits past 32,
-  // which protobuf accepts (a shape after it is counted short; found by this
-  // fuzzer, input 1a80808000202080818080...); the rank check after the parse
-  // still refuses it.
+  Check(relu::service::CountShapeDimensions(chunks) ==
+            static_cast<size_t>(request.tensor().shape_size()),
+        "shape dimensions counted on the wire differ from protobuf's");
   std::string wire_data;
   for (absl::string_view piece : wire_request.data) {
     wire_data.append(piece.data(), piece.size());

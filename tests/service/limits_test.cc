@@ -165,6 +165,13 @@ TEST(CountShapeDimensionsTest, AgreesWithProtobuf) {
     rout.Trim();
     wires.push_back(request);
   }
+  {
+    // A field 16 varint whose 5-byte tag has bits past 32 (protobuf keeps
+    // the low 32: found by the fuzzer), then the tensor.
+    std::string request("\x80\x81\x80\x80\x20\x69", 6);
+    request += FloatRequest({2, 3, 4}, 24).SerializeAsString();
+    wires.push_back(request);
+  }
   for (const std::string& wire : wires) {
     v1::ApplyReLURequest parsed;
     ASSERT_TRUE(parsed.ParseFromString(wire));
