@@ -20,7 +20,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       g++ cmake make pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      grpc-proto libssl-dev \
+      grpc-proto libssl-dev zlib1g-dev \
       libtbb-dev libspdlog-dev libcli11-dev \
       prometheus-cpp-dev libcivetweb-dev civetweb \
       libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev \

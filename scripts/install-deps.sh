@@ -9,9 +9,10 @@ PACKAGES=(
   g++ cmake make pkg-config clang-14 clang-format
   # gRPC, protobuf and abseil.
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  # grpc.health.v1's health.proto (/usr/share/grpc-proto), and OpenSSL's
-  # headers for relu-server's start-up check of its TLS files.
-  grpc-proto libssl-dev
+  # grpc.health.v1's health.proto (/usr/share/grpc-proto), OpenSSL's
+  # headers for relu-server's start-up check of its TLS files, zlib's for
+  # its bounded inflate of compressed requests.
+  grpc-proto libssl-dev zlib1g-dev
   # Kernel, logging, flags, metrics.
   libtbb-dev libspdlog-dev libcli11-dev prometheus-cpp-dev libcivetweb-dev civetweb
   # Tests and benchmarks (oneDNN is the kernel benchmark's peer).

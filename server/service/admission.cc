@@ -38,9 +38,9 @@ void Call::Done(absl::Status status) {
   Respond(status);
 }
 
-absl::Status Call::ReserveResponse(size_t bytes) {
+absl::Status Call::ReserveResponse(size_t bytes, absl::string_view what) {
   if (calls_ == nullptr || tracked_ == nullptr) return absl::OkStatus();
-  return calls_->ReserveResponse(tracked_, bytes);
+  return calls_->ReserveResponse(tracked_, bytes, what);
 }
 
 Admission::Admission(batching::BatchScheduler* scheduler,

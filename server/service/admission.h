@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/metrics/server_metrics.h"
 #include "server/service/call_tracker.h"
@@ -53,7 +54,9 @@ class Call : public batching::BatchTask {
   // For Decode(): reserves `bytes` of the responses' memory budget until the
   // call ends, before the response is allocated. RESOURCE_EXHAUSTED when
   // they do not fit.
-  absl::Status ReserveResponse(size_t bytes);
+  // `what` names them in the message ("a response").
+  absl::Status ReserveResponse(size_t bytes,
+                               absl::string_view what = "a response");
   // For Respond(): the answer is on its way; its delivery is timed
   // (--send-timeout-s).
   void MarkAnswered() {

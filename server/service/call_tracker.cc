@@ -53,11 +53,12 @@ void CallTracker::CallEnded(Call* call) {
   if (--calls_ == 0) cv_.notify_all();
 }
 
-absl::Status CallTracker::ReserveResponse(Call* call, size_t bytes) {
+absl::Status CallTracker::ReserveResponse(Call* call, size_t bytes,
+                                          absl::string_view what) {
   if (!responses_.TryReserve(bytes)) {
     const size_t used = std::min(responses_.used(), responses_.capacity());
     return absl::ResourceExhaustedError(absl::StrCat(
-        "the server's memory for responses is taken: a response of ", bytes,
+        "the server's memory for responses is taken: ", what, " of ", bytes,
         " bytes does not fit in the ", responses_.capacity() - used,
         " bytes left of ", responses_.capacity(),
         " (3/8 of --memory-limit-bytes); retry later"));

@@ -17,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "grpcpp/grpcpp.h"
 #include "server/service/resource_limits.h"
 
@@ -74,7 +75,9 @@ class CallTracker {
 
   // Reserves `bytes` of the responses' budget for `call` until it ends.
   // RESOURCE_EXHAUSTED, with nothing reserved, when they do not fit.
-  absl::Status ReserveResponse(Call* call, size_t bytes);
+  // `what` names them in the message ("a response").
+  absl::Status ReserveResponse(Call* call, size_t bytes,
+                               absl::string_view what = "a response");
   const MemoryBudget& response_budget() const { return responses_; }
 
   // Calls in flight now.

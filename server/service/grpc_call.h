@@ -4,6 +4,7 @@
 #pragma once
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/message_allocator.h"
 #include "server/metrics/server_metrics.h"
@@ -74,11 +75,14 @@ class GrpcCall : public Call {
  public:
   // `tracked` is the call's entry in the CallTracker (TrackedAllocator's
   // TrackedCall()): its response reservation, and its delivery timed.
+  // `max_message_bytes` bounds a compressed request's inflated bytes.
   GrpcCall(metrics::Method method, grpc::CallbackServerContext* context,
-           grpc::ServerUnaryReactor* reactor, CallTracker::Call* tracked)
+           grpc::ServerUnaryReactor* reactor, CallTracker::Call* tracked,
+           size_t max_message_bytes)
       : Call(method, context->deadline(), tracked),
         context_(context),
-        reactor_(reactor) {}
+        reactor_(reactor),
+        max_message_bytes_(max_message_bytes) {}
 
   bool IsCancelled() const override { return context_->IsCancelled(); }
   // Finishes the reactor with `status` (the response as the handler left it).
@@ -88,10 +92,18 @@ class GrpcCall : public Call {
   }
 
  protected:
+  // For Decode(): the request's bytes. `message` itself, or, when it came
+  // compressed (--accept-compression), its bytes inflated into `inflated`
+  // (grpc_message.h: at most --max-message-bytes, each slice reserved from
+  // the responses' memory budget first).
+  absl::StatusOr<const grpc::ByteBuffer*> Received(
+      const grpc::ByteBuffer* message, grpc::ByteBuffer* inflated);
+
   grpc::CallbackServerContext* const context_;
 
  private:
   grpc::ServerUnaryReactor* const reactor_;
+  const size_t max_message_bytes_;
 };
 
 }  // namespace relu::service

@@ -27,8 +27,10 @@ class InferCall final : public GrpcCall {
   // parsed, so its bytes leave gRPC's quota early.
   InferCall(grpc::CallbackServerContext* context,
             grpc::ServerUnaryReactor* reactor, grpc::ByteBuffer* request,
-            grpc::ByteBuffer* response, CallTracker::Call* tracked)
-      : GrpcCall(metrics::Method::kModelInfer, context, reactor, tracked),
+            grpc::ByteBuffer* response, CallTracker::Call* tracked,
+            size_t max_message_bytes)
+      : GrpcCall(metrics::Method::kModelInfer, context, reactor, tracked,
+                 max_message_bytes),
         request_bytes_(request),
         response_bytes_(response),
         has_message_(request->Valid()) {}
@@ -54,11 +56,15 @@ class InferCall final : public GrpcCall {
 };
 
 absl::Status InferCall::Parse() {
+  grpc::ByteBuffer inflated;
+  absl::StatusOr<const grpc::ByteBuffer*> message =
+      Received(request_bytes_, &inflated);
+  if (!message.ok()) return message.status();
+  // A compressed request's bytes are dropped for the inflated ones.
+  if (*message == &inflated) request_bytes_->Swap(&inflated);
   std::vector<grpc::Slice> slices;
   if (!request_bytes_->Dump(&slices).ok()) {
-    return absl::InvalidArgumentError(
-        "request is not a valid inference.ModelInferRequest: its compressed "
-        "bytes cannot be decompressed");
+    return absl::InternalError("cannot read the request's bytes");
   }
   absl::InlinedVector<absl::string_view, 4> chunks;
   size_t received_bytes = 0;
@@ -134,8 +140,12 @@ absl::Status InferCall::Decode() {
 
 InferenceServiceImpl::InferenceServiceImpl(Admission* admission,
                                            CallTracker* calls,
-                                           std::string version)
-    : admission_(admission), calls_(calls), version_(std::move(version)) {
+                                           std::string version,
+                                           size_t max_message_bytes)
+    : admission_(admission),
+      calls_(calls),
+      version_(std::move(version)),
+      max_message_bytes_(max_message_bytes) {
   // What the generated SetMessageAllocatorFor_ModelInfer does for the
   // protobuf-typed method, for the raw one (ModelInfer is method 5).
   static_cast<grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer,
@@ -217,7 +227,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(
   // The allocator above made the messages, so the request is ours to change.
   admission_->Admit(std::make_unique<InferCall>(
       context, reactor, decltype(allocator_)::MutableRequest(context), response,
-      decltype(allocator_)::TrackedCall(context)));
+      decltype(allocator_)::TrackedCall(context), max_message_bytes_));
   return reactor;
 }
 

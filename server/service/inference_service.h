@@ -44,9 +44,10 @@ class InferenceServiceImpl final
   // `admission` and `calls` must outlive the service. ModelInfer calls count
   // in `calls` (see ReluServiceImpl) and go through `admission`; once
   // calls->draining(), ModelInfer answers UNAVAILABLE and ServerReady /
-  // ModelReady say false. `version` is the server's, for ServerMetadata.
+  // ModelReady say false. `version` is the server's, for ServerMetadata. A
+  // compressed request inflates to at most `max_message_bytes`.
   InferenceServiceImpl(Admission* admission, CallTracker* calls,
-                       std::string version);
+                       std::string version, size_t max_message_bytes);
 
   grpc::ServerUnaryReactor* ServerLive(
       grpc::CallbackServerContext* context,
@@ -78,6 +79,7 @@ class InferenceServiceImpl final
   Admission* const admission_;
   CallTracker* const calls_;
   const std::string version_;
+  const size_t max_message_bytes_;
   TrackedAllocator<grpc::ByteBuffer, grpc::ByteBuffer> allocator_{calls_};
 };
 

@@ -32,8 +32,10 @@ class ApplyCall final : public GrpcCall {
  public:
   ApplyCall(grpc::CallbackServerContext* context,
             grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer* request,
-            grpc::ByteBuffer* response, CallTracker::Call* tracked)
-      : GrpcCall(metrics::Method::kApplyReLU, context, reactor, tracked),
+            grpc::ByteBuffer* response, CallTracker::Call* tracked,
+            size_t max_message_bytes)
+      : GrpcCall(metrics::Method::kApplyReLU, context, reactor, tracked,
+                 max_message_bytes),
         request_bytes_(request),
         response_(response) {}
 
@@ -72,6 +74,7 @@ class ApplyCall final : public GrpcCall {
   void PlanPieces(kernel::DType dtype, const kernel::Params& params);
 
   const grpc::ByteBuffer* const request_bytes_;
+  grpc::ByteBuffer inflated_;  // a compressed request's bytes
   grpc::ByteBuffer* const response_;
   // The request's bytes: one slice (the common case for small requests), or
   // several.
@@ -85,11 +88,12 @@ class ApplyCall final : public GrpcCall {
 };
 
 absl::Status ApplyCall::Decode() {
-  if (!request_bytes_->TrySingleSlice(&received_one_).ok() &&
-      !request_bytes_->Dump(&received_).ok()) {
-    return absl::InvalidArgumentError(
-        "request is not a valid relu.v1.ApplyReLURequest: its compressed "
-        "bytes cannot be decompressed");
+  absl::StatusOr<const grpc::ByteBuffer*> message =
+      Received(request_bytes_, &inflated_);
+  if (!message.ok()) return message.status();
+  if (!(*message)->TrySingleSlice(&received_one_).ok() &&
+      !(*message)->Dump(&received_).ok()) {
+    return absl::InternalError("cannot read the request's bytes");
   }
   absl::InlinedVector<absl::string_view, 4> chunks;
   size_t received_bytes = 0;
@@ -195,8 +199,11 @@ void ApplyCall::PlanPieces(kernel::DType dtype, const kernel::Params& params) {
 
 }  // namespace
 
-ReluServiceImpl::ReluServiceImpl(Admission* admission, CallTracker* calls)
-    : admission_(admission), calls_(calls) {
+ReluServiceImpl::ReluServiceImpl(Admission* admission, CallTracker* calls,
+                                 size_t max_message_bytes)
+    : admission_(admission),
+      calls_(calls),
+      max_message_bytes_(max_message_bytes) {
   // What the generated SetMessageAllocatorFor_ApplyReLU does for the
   // protobuf-typed method, for the raw one.
   static_cast<grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer,
@@ -209,9 +216,9 @@ grpc::ServerUnaryReactor* ReluServiceImpl::ApplyReLU(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  admission_->Admit(
-      std::make_unique<ApplyCall>(context, reactor, request, response,
-                                  decltype(allocator_)::TrackedCall(context)));
+  admission_->Admit(std::make_unique<ApplyCall>(
+      context, reactor, request, response,
+      decltype(allocator_)::TrackedCall(context), max_message_bytes_));
   return reactor;
 }
 

@@ -22,8 +22,10 @@ class ReluServiceImpl final
   // `admission` and `calls` must outlive the service. Each ApplyReLU call
   // counts in `calls` from the allocation of its messages until gRPC has
   // sent its status and released them; `admission` takes it from its decode
-  // to its answer.
-  ReluServiceImpl(Admission* admission, CallTracker* calls);
+  // to its answer. A compressed request inflates to at most
+  // `max_message_bytes`.
+  ReluServiceImpl(Admission* admission, CallTracker* calls,
+                  size_t max_message_bytes);
 
   // Answers: INVALID_ARGUMENT for bytes that are not an ApplyReLURequest
   // ("request is not a valid relu.v1.ApplyReLURequest ...") and for an
@@ -37,6 +39,7 @@ class ReluServiceImpl final
  private:
   Admission* const admission_;
   CallTracker* const calls_;
+  const size_t max_message_bytes_;
   // Counts the calls. Not a reactor of our own with OnDone(): gRPC runs such
   // callbacks on its executor thread, one more thread hop per call.
   TrackedAllocator<grpc::ByteBuffer, grpc::ByteBuffer> allocator_{calls_};

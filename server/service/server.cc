@@ -235,8 +235,9 @@ struct ReluServer::Impl {
         calls(shares.responses_bytes,
               std::chrono::seconds(options.send_timeout_s)),
         admission(&scheduler, &metrics, &calls),
-        service(&admission, &calls),
-        inference(&admission, &calls, RELU_VERSION) {}
+        service(&admission, &calls, options.max_message_bytes),
+        inference(&admission, &calls, RELU_VERSION, options.max_message_bytes) {
+  }
 
   ServerOptions options;
   MemoryShares shares;
@@ -334,7 +335,11 @@ absl::Status ReluServer::Start() {
   builder.SetResourceQuota(quota);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              o.max_concurrent_streams);
-  if (!o.accept_compression) {
+  if (o.accept_compression) {
+    // gRPC 1.51 inflates a message whole before checking its size; the
+    // front doors inflate it themselves, bounded (grpc_message.h).
+    builder.AddChannelArgument(GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, 0);
+  } else {
     builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_DEFLATE, false);
     builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
   }

@@ -669,7 +669,7 @@ class InferenceDrainTest : public ::testing::Test {
       batching::Clock::Real(), &metrics_};
   CallTracker calls_;
   Admission admission_{&scheduler_, &metrics_, &calls_};
-  InferenceServiceImpl service_{&admission_, &calls_, "9.9.9"};
+  InferenceServiceImpl service_{&admission_, &calls_, "9.9.9", size_t{4} << 20};
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<GRPCInferenceService::Stub> stub_;

@@ -1,4 +1,5 @@
-// What bounds the server's memory: compression refused by default, the
+// What bounds the server's memory: compression refused by default and
+// inflated with bounds when accepted, the
 // tensor rank and the length of shape messages, the responses' memory
 // budget, the memory limit read from cgroups, and the shape count taken
 // before a request is parsed.
@@ -47,6 +48,96 @@ TEST(CompressionTest, RefusedByDefaultWithoutInflating) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED)
       << status.error_message();
   // Still serving, uncompressed.
+  EXPECT_TRUE(fixture.Call(FloatRequest({4}, 4), &response).ok());
+}
+
+// With --accept-compression, requests inflate in the server (gRPC's own
+// decompression is off: it has no bound in 1.51), to at most
+// --max-message-bytes. A 4 MiB request of zeros is about 4 KiB gzipped.
+class AcceptedCompressionTest : public ::testing::Test {
+ protected:
+  static ServerOptions Options() {
+    ServerOptions options;
+    options.accept_compression = true;
+    options.max_message_bytes = size_t{1} << 20;
+    return options;
+  }
+  ServerFixture fixture_{Options()};
+};
+
+TEST_F(AcceptedCompressionTest, InflatingPastTheMessageLimitIsRefused) {
+  ASSERT_TRUE(fixture_.start_status().ok());
+  for (grpc_compression_algorithm algorithm :
+       {GRPC_COMPRESS_GZIP, GRPC_COMPRESS_DEFLATE}) {
+    grpc::ClientContext context;
+    context.set_compression_algorithm(algorithm);
+    v1::ApplyReLUResponse response;
+    grpc::Status status = fixture_.stub().ApplyReLU(
+        &context, FloatRequest({1 << 20}, 1 << 20), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("inflates past 1048576 bytes (--max-message-bytes)"));
+  }
+  // ModelInfer's too.
+  auto stub = inference::GRPCInferenceService::NewStub(fixture_.channel());
+  inference::ModelInferRequest request;
+  request.set_model_name("relu");
+  auto* input = request.add_inputs();
+  input->set_name("input");
+  input->set_datatype("FP32");
+  input->add_shape(1 << 20);
+  request.add_raw_input_contents(std::string(4 << 20, '\0'));
+  grpc::ClientContext context;
+  context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+  inference::ModelInferResponse response;
+  grpc::Status status = stub->ModelInfer(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("inflates past 1048576"));
+  // Still serving.
+  v1::ApplyReLUResponse ok;
+  EXPECT_TRUE(fixture_.Call(FloatRequest({4}, 4), &ok).ok());
+}
+
+TEST_F(AcceptedCompressionTest, MessagesUpToTheLimitInflateAndAnswer) {
+  ASSERT_TRUE(fixture_.start_status().ok());
+  // The largest request that fits: its serialized size is the limit.
+  v1::ApplyReLURequest request = FloatRequest({1}, 1);
+  const size_t overhead = request.ByteSizeLong() - 4;
+  size_t elements = ((size_t{1} << 20) - overhead) / 4;
+  for (;; --elements) {
+    request = FloatRequest({static_cast<int64_t>(elements)}, elements);
+    if (request.ByteSizeLong() <= (size_t{1} << 20)) break;
+  }
+  for (grpc_compression_algorithm algorithm :
+       {GRPC_COMPRESS_GZIP, GRPC_COMPRESS_DEFLATE}) {
+    grpc::ClientContext context;
+    context.set_compression_algorithm(algorithm);
+    v1::ApplyReLUResponse response;
+    grpc::Status status =
+        fixture_.stub().ApplyReLU(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.tensor().data(), std::string(elements * 4, '\0'));
+  }
+}
+
+// The inflated bytes are reserved from the responses' budget (3/8 of
+// --memory-limit-bytes: 3 MiB of 8) before they are allocated.
+TEST(CompressionBudgetTest, InflatedBytesCountInTheMemoryBudget) {
+  ServerOptions options;
+  options.accept_compression = true;
+  options.memory_limit_bytes = size_t{8} << 20;
+  options.max_message_bytes = size_t{16} << 20;
+  ServerFixture fixture(options);
+  ASSERT_TRUE(fixture.start_status().ok());
+  grpc::ClientContext context;
+  context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+  v1::ApplyReLUResponse response;
+  grpc::Status status = fixture.stub().ApplyReLU(
+      &context, FloatRequest({2 << 20}, 2 << 20), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("the server's memory for responses is taken: a "
+                        "decompressed request of 1048576 bytes does not fit"));
   EXPECT_TRUE(fixture.Call(FloatRequest({4}, 4), &response).ok());
 }
 
