@@ -75,8 +75,8 @@ RUN ! ldd /usr/local/bin/relu-server /usr/local/bin/relu-cli | grep 'not found' 
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 EXPOSE 50051 9464
-# Asks the gRPC health service on the port RELU_GRPC_ADDRESS names (default
+# Asks the gRPC health service on the port (or Unix socket) RELU_GRPC_ADDRESS names (default
 # 50051). Kubernetes ignores this and uses the manifests' gRPC probes.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
-  CMD ["/bin/sh", "-c", "a=${RELU_GRPC_ADDRESS:-0.0.0.0:50051}; exec relu-cli health --target \"127.0.0.1:${a##*:}\" --timeout 3"]
+  CMD ["/bin/sh", "-c", "a=${RELU_GRPC_ADDRESS:-0.0.0.0:50051}; case $a in unix*) t=$a ;; *) t=127.0.0.1:${a##*:} ;; esac; exec relu-cli health --target \"$t\" --timeout 3"]
 ENTRYPOINT ["relu-server"]

@@ -85,7 +85,11 @@ class Server:
                 for line in f:
                     if "gRPC listening on " in line:
                         address = line.split("gRPC listening on ")[1].split()[0]
-                        self.target = "127.0.0.1:" + address.rsplit(":", 1)[1]
+                        if address.startswith("unix"):
+                            self.target = address
+                        else:
+                            self.target = "127.0.0.1:" + \
+                                address.rsplit(":", 1)[1]
                         return
             time.sleep(0.05)
         with open(self.log_path) as f:
@@ -274,7 +278,8 @@ def main():
     parser.add_argument("--servers", default="echo,relu,relu-nobatch,python",
                         help="which servers (echo is always run: the floor); "
                              "relu-noinline adds relu-server "
-                             "--inline-when-idle=false")
+                             "--inline-when-idle=false, relu-unix relu-server "
+                             "on a Unix socket")
     args = parser.parse_args()
 
     # SIGTERM unwinds like Ctrl-C, so the servers are stopped.
@@ -283,8 +288,9 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     cli = os.path.join(b, "client", "relu-cli")
     any_port = ["--grpc-address", "127.0.0.1:0"]
-    relu = [os.path.join(b, "server", "relu-server")] + any_port + [
-        "--metrics-address", "off"]
+    server = os.path.join(b, "server", "relu-server")
+    relu = [server] + any_port + ["--metrics-address", "off"]
+    socket_path = "/tmp/relu-service-bench-%d.sock" % os.getpid()
     argv = {
         "echo": [os.path.join(b, "bench", "echo", "relu_echo_server")] +
                 any_port,
@@ -292,6 +298,9 @@ def main():
         "relu-nobatch": relu + ["--max-batch-requests", "1"],
         # Every call through the batch thread, opt-in: --servers ...,relu-noinline
         "relu-noinline": relu + ["--inline-when-idle=false"],
+        # Same-host callers over a Unix socket, opt-in: --servers ...,relu-unix
+        "relu-unix": [server, "--grpc-address", "unix:" + socket_path,
+                      "--metrics-address", "off"],
         "python": ["/usr/bin/python3",
                    os.path.join(here, "python", "relu_server.py"),
                    "--stubs-dir", os.path.join(b, "bench", "python", "gen")] +

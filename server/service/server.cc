@@ -1,10 +1,13 @@
 #include "server/service/server.h"
 
 #include <malloc.h>
+#include <sys/stat.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -363,6 +366,18 @@ absl::Status ReluServer::Start() {
     impl_->listener.reset();
     return CannotListen(o.grpc_address);
   }
+  // gRPC made the socket file with the umask's permissions (and removes it
+  // at shutdown).
+  if (const std::string path = UnixSocketPath(o.grpc_address);
+      !path.empty() &&
+      chmod(path.c_str(), *ParseSocketMode(o.grpc_socket_mode)) != 0) {
+    const int error = errno;
+    impl_->server->Shutdown();
+    impl_->server.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot set --grpc-socket-mode=", o.grpc_socket_mode,
+                     " on ", path, ": ", std::strerror(error)));
+  }
   if (impl_->listener) {
     // Connections past the cap are closed at accept; the reserve keeps
     // descriptors for the process itself.
@@ -386,6 +401,7 @@ absl::Status ReluServer::Start() {
 
 std::string ReluServer::grpc_address() const {
   const std::string& address = impl_->options.grpc_address;
+  if (!impl_->listener) return address;  // unix:, unix-abstract:
   return absl::StrCat(address.substr(0, address.rfind(':')), ":", impl_->port);
 }
 

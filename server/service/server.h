@@ -26,7 +26,8 @@ class ReluServer {
   // address cannot be bound. Call once.
   absl::Status Start();
 
-  // "host:port" actually bound (port 0 resolved). Valid after Start().
+  // "host:port" actually bound (port 0 resolved), or the unix: or
+  // unix-abstract: address as given. Valid after Start().
   std::string grpc_address() const;
   int grpc_port() const;
   // "host:port" of the metrics HTTP listener; empty when it is off.

@@ -4,6 +4,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "server/kernel/relu_kernel.h"
 #include "server/service/resource_limits.h"
@@ -20,7 +21,12 @@ void AddServerFlags(CLI::App& app, ServerOptions& o) {
         ->capture_default_str();
   };
   flag("grpc-address", o.grpc_address,
-       "gRPC listen address, host:port (port 0 picks a free port)");
+       "gRPC listen address: host:port (port 0 picks a free port), "
+       "unix:PATH (a Unix socket for same-host callers, removed at exit) or "
+       "unix-abstract:NAME");
+  flag("grpc-socket-mode", o.grpc_socket_mode,
+       "Permissions of a unix:PATH socket, octal (connecting needs write "
+       "permission)");
   flag("metrics-address", o.metrics_address,
        "HTTP address for /metrics, /healthz and /readyz; \"off\" = none");
   flag("max-message-bytes", o.max_message_bytes,
@@ -136,6 +142,11 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   if (absl::Status s = batching::ValidateOptions(o.batching); !s.ok()) {
     return s;
   }
+  if (!ParseSocketMode(o.grpc_socket_mode).has_value()) {
+    return absl::InvalidArgumentError(
+        "--grpc-socket-mode=" + o.grpc_socket_mode +
+        " is not an octal mode from 0 to 0777");
+  }
   if (o.kernel_isa != "auto") {
     const std::optional<kernel::Isa> isa = kernel::ParseIsa(o.kernel_isa);
     if (!isa.has_value()) {
@@ -151,9 +162,29 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   return absl::OkStatus();
 }
 
+std::string UnixSocketPath(const std::string& address) {
+  constexpr std::string_view kScheme = "unix:";
+  if (address.compare(0, kScheme.size(), kScheme) != 0) return "";
+  std::string path = address.substr(kScheme.size());
+  if (path.compare(0, 2, "//") == 0) path.erase(0, 2);  // unix:///abs/path
+  return path;
+}
+
+std::optional<unsigned> ParseSocketMode(const std::string& mode) {
+  if (mode.empty() || mode.size() > 4) return std::nullopt;
+  unsigned value = 0;
+  for (char c : mode) {
+    if (c < '0' || c > '7') return std::nullopt;
+    value = value * 8 + static_cast<unsigned>(c - '0');
+  }
+  if (value > 0777) return std::nullopt;
+  return value;
+}
+
 std::string DescribeOptions(const ServerOptions& o) {
   std::ostringstream out;
   out << "grpc_address=" << o.grpc_address
+      << " grpc_socket_mode=" << o.grpc_socket_mode
       << " metrics_address=" << o.metrics_address
       << " max_message_bytes=" << o.max_message_bytes
       << " keepalive_time_s=" << o.keepalive_time_s

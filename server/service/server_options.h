@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -24,7 +25,12 @@ inline batching::BatchSchedulerOptions ServerBatchingDefaults() {
 }
 
 struct ServerOptions {
+  // host:port, or a Unix socket: unix:PATH (same-host callers; the file is
+  // made with grpc_socket_mode and removed at exit) or unix-abstract:NAME.
   std::string grpc_address = "0.0.0.0:50051";
+  // Permissions of a unix:PATH socket file, octal: who may connect (a
+  // connection needs write permission). Owner and group by default.
+  std::string grpc_socket_mode = "0660";
   std::string metrics_address = "0.0.0.0:9464";  // "off" = no listener
   size_t max_message_bytes = size_t{256} << 20;
   int keepalive_time_s = 60;
@@ -75,8 +81,15 @@ void ResolveDefaults(ServerOptions& options);
 
 // OK, or INVALID_ARGUMENT naming the first bad option by its flag: what
 // AddServerFlags' checks refuse when `options` was filled another way (the
-// batcher's limits, the kernel path). ReluServer::Start() checks it too.
+// batcher's limits, the kernel path, the socket mode). ReluServer::Start()
+// checks it too.
 absl::Status ValidateServerOptions(const ServerOptions& options);
+
+// The file of a unix:PATH (or unix://PATH) address; empty for any other.
+std::string UnixSocketPath(const std::string& address);
+
+// --grpc-socket-mode's permission bits; nullopt unless it is octal, 0-0777.
+std::optional<unsigned> ParseSocketMode(const std::string& mode);
 
 // "grpc_address=0.0.0.0:50051 max_message_bytes=268435456 ...": the
 // effective configuration, for the start-up log line.
