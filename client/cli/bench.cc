@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -58,6 +59,7 @@ class Runner {
   }
 
   BenchResult Run() {
+    if (options_.rate > 0) return RunOpenLoop();
     start_ = Clock::now();
     end_ =
         start_ + std::chrono::duration_cast<Clock::duration>(
@@ -79,6 +81,87 @@ class Runner {
   }
 
  private:
+  // Open loop: this thread sends each call when it is due (waiting while
+  // `concurrency` calls are in flight); completions record under mu_.
+  BenchResult RunOpenLoop() {
+    std::mt19937_64 rng(777);
+    std::exponential_distribution<double> gap(options_.rate);
+    Slot& record = slots_[0];
+    start_ = Clock::now();
+    Clock::time_point last_progress = start_;
+    double due_s = 0;  // seconds after start_
+    auto next_due = [&] {
+      due_s += options_.arrivals == Arrivals::kPoisson ? gap(rng)
+                                                       : 1.0 / options_.rate;
+    };
+    const Clock::time_point end =
+        start_ + std::chrono::duration_cast<Clock::duration>(
+                     std::chrono::duration<double>(options_.duration_seconds));
+    for (int64_t seq = 0;; ++seq) {
+      if (options_.requests > 0 ? seq >= options_.requests
+                                : due_s >= options_.duration_seconds) {
+        break;
+      }
+      const Clock::time_point due =
+          start_ + std::chrono::duration_cast<Clock::duration>(
+                       std::chrono::duration<double>(due_s));
+      std::this_thread::sleep_until(due);
+      if (options_.requests == 0 && Clock::now() >= end) {
+        // The time is up with calls still due: they are not sent, and
+        // counted.
+        for (; due_s < options_.duration_seconds; next_due()) ++unsent_;
+        break;
+      }
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return active_ < options_.concurrency; });
+        ++active_;
+      }
+      const Clock::time_point sent = Clock::now();
+      if (sent - due > std::chrono::milliseconds(1)) ++late_;
+      const Tensor& input = inputs_[static_cast<size_t>(seq) % inputs_.size()];
+      const int64_t bytes = static_cast<int64_t>(input.data.size());
+      client_.ApplyAsync(
+          input, options_.params,
+          [this, &record, bytes, due](absl::StatusOr<Tensor> result) {
+            const Clock::time_point done = Clock::now();
+            std::lock_guard<std::mutex> lock(mu_);
+            record.latencies_us.push_back(static_cast<uint32_t>(
+                std::chrono::duration_cast<std::chrono::microseconds>(done -
+                                                                      due)
+                    .count()));
+            if (result.ok()) {
+              record.bytes += bytes;
+            } else {
+              ++record.errors[absl::StatusCodeToString(result.status().code())];
+            }
+            record.last_done = std::max(record.last_done, done);
+            completed_.fetch_add(1);
+            --active_;
+            cv_.notify_all();
+          });
+      next_due();
+      if (options_.progress != nullptr &&
+          sent - last_progress > std::chrono::milliseconds(500)) {
+        PrintProgress();
+        last_progress = sent;
+      }
+    }
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return active_ == 0; });
+    }
+    if (options_.progress != nullptr) {
+      PrintProgress();
+      *options_.progress << "\n" << std::flush;
+    }
+    BenchResult r = Collect();
+    r.offered_per_s = options_.rate;
+    r.late = late_;
+    r.unsent = unsent_;
+    return r;
+  }
+
   void Next(size_t slot) {
     const int64_t seq = issued_.fetch_add(1);
     const bool stop =
@@ -160,7 +243,9 @@ class Runner {
   std::atomic<int64_t> completed_{0};
   std::mutex mu_;
   std::condition_variable cv_;
-  int active_ = 0;  // guarded by mu_
+  int active_ = 0;      // guarded by mu_; open loop: calls in flight
+  int64_t late_ = 0;    // open loop: the sending thread's
+  int64_t unsent_ = 0;  // open loop: the sending thread's
 };
 
 }  // namespace
@@ -177,6 +262,15 @@ std::string FormatBenchReport(const BenchResult& r) {
       "latency us: p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f\n",
       static_cast<long long>(r.requests), r.seconds, r.calls_per_s, r.mb_per_s,
       r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us);
+  if (r.offered_per_s > 0) {
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("open loop:  %.1f calls/s offered; %lld sent over 1 ms "
+                        "late, %lld due but not sent by the end; latency "
+                        "from when each call was due\n",
+                        r.offered_per_s, static_cast<long long>(r.late),
+                        static_cast<long long>(r.unsent)));
+  }
   out += "errors:    ";
   if (r.errors.empty()) out += " none";
   for (const auto& [code, count] : r.errors) {
@@ -192,12 +286,19 @@ std::string FormatBenchJson(const BenchResult& r) {
     absl::StrAppend(&errors, errors.empty() ? "" : ",", "\"", code,
                     "\":", count);
   }
+  std::string open_loop;
+  if (r.offered_per_s > 0) {
+    open_loop =
+        absl::StrFormat(",\"offered_per_s\":%.3f,\"late\":%lld,\"unsent\":%lld",
+                        r.offered_per_s, static_cast<long long>(r.late),
+                        static_cast<long long>(r.unsent));
+  }
   return absl::StrFormat(
       "{\"requests\":%lld,\"seconds\":%.6f,\"calls_per_s\":%.3f,"
       "\"mb_per_s\":%.3f,\"errors\":{%s},\"latency_us\":{\"p50\":%.0f,"
-      "\"p90\":%.0f,\"p99\":%.0f,\"p999\":%.0f,\"max\":%.0f}}",
+      "\"p90\":%.0f,\"p99\":%.0f,\"p999\":%.0f,\"max\":%.0f}%s}",
       static_cast<long long>(r.requests), r.seconds, r.calls_per_s, r.mb_per_s,
-      errors, r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us);
+      errors, r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us, open_loop);
 }
 
 }  // namespace relu::cli

@@ -262,14 +262,28 @@ int RunCli(int argc, const char* const* argv, std::istream& in,
   bool json = false;
   CLI::App* bench = app.add_subcommand(
       "bench",
-      "Load generator: keep --concurrency calls in flight and "
-      "report throughput and latency");
+      "Load generator: keep --concurrency calls in flight (closed loop), or "
+      "send --rate calls a second (open loop), and report throughput and "
+      "latency");
   AddConnectionFlags(bench, &bench_conn);
   AddParamFlags(bench, &bench_params);
   bench
       ->add_option("--concurrency", bench_options.concurrency,
-                   "Calls in flight")
+                   "Calls in flight (with --rate: at most)")
       ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  bench
+      ->add_option("--rate", bench_options.rate,
+                   "Open loop: calls due a second, sent when due whatever the "
+                   "server's pace; latency counts from when a call was due. "
+                   "0 = closed loop")
+      ->check(CLI::Range(0.0, 1e7))
+      ->capture_default_str();
+  std::string arrivals = "constant";
+  bench
+      ->add_option("--arrivals", arrivals,
+                   "Open loop: constant (evenly spaced) or poisson")
+      ->check(CLI::IsMember({"constant", "poisson"}))
       ->capture_default_str();
   CLI::Option* duration_opt =
       bench
@@ -303,6 +317,8 @@ int RunCli(int argc, const char* const* argv, std::istream& in,
                     err);
   }
   if (health->parsed()) return RunHealth(health_conn, service, out, err);
+  bench_options.arrivals =
+      arrivals == "poisson" ? Arrivals::kPoisson : Arrivals::kConstant;
   return RunBenchCommand(bench_conn, bench_params, bench_options, json, out,
                          err, out_is_terminal);
 }

@@ -51,6 +51,8 @@ TEST(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(RunCliFor({"apply", "--max-value", "abc", "--", "1"}).code, 2);
   EXPECT_EQ(RunCliFor({"bench", "--concurrency", "0"}).code, 2);
   EXPECT_EQ(RunCliFor({"bench", "--duration", "1", "--requests", "5"}).code, 2);
+  EXPECT_EQ(RunCliFor({"bench", "--arrivals", "bursty"}).code, 2);
+  EXPECT_EQ(RunCliFor({"bench", "--rate", "-1"}).code, 2);
   EXPECT_EQ(RunCliFor({"apply", "--input", "x.npy", "--dtype", "float64"}).code,
             2);
 

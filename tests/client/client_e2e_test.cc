@@ -325,6 +325,36 @@ TEST_F(E2ETest, BenchRequestCountAndErrorsByCode) {
   EXPECT_EQ(j.at("errors").at("INVALID_ARGUMENT").get<int64_t>(), 20);
 }
 
+// Open loop: a fixed number of calls at a rate, Poisson arrivals.
+TEST_F(E2ETest, BenchOpenLoopSendsEveryCallDue) {
+  ProcessResult r =
+      Cli({"bench", "--target=" + target(), "--rate=400", "--requests=100",
+           "--arrivals=poisson", "--concurrency=16", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("requests").get<int64_t>(), 100);
+  EXPECT_EQ(j.at("offered_per_s").get<double>(), 400.0);
+  EXPECT_EQ(j.at("unsent").get<int64_t>(), 0);
+  EXPECT_TRUE(j.at("errors").empty()) << j.at("errors");
+  const auto& lat = j.at("latency_us");
+  EXPECT_LE(lat.at("p50").get<double>(), lat.at("p99").get<double>());
+}
+
+// Latency counts from when a call was due, not from when it could be sent:
+// 200 calls all due within 2 ms, one in flight at a time, so the last one
+// waits for all the others, and its latency is about the whole run's
+// (a closed loop would report one call's time).
+TEST_F(E2ETest, BenchOpenLoopCountsTheWaitOfCallsHeldBack) {
+  ProcessResult r = Cli({"bench", "--target=" + target(), "--rate=100000",
+                         "--requests=200", "--concurrency=1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("requests").get<int64_t>(), 200);
+  EXPECT_GT(j.at("late").get<int64_t>(), 0);
+  const double run_us = j.at("seconds").get<double>() * 1e6;
+  EXPECT_GE(j.at("latency_us").at("max").get<double>(), 0.9 * run_us - 2000);
+}
+
 // --- The library ---
 
 TEST_F(E2ETest, IssueSnippet) {
