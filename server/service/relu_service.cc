@@ -1,10 +1,6 @@
 #include "server/service/relu_service.h"
 
-#include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
-#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,17 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "server/service/request_wire.h"
+#include "server/service/response_slices.h"
 #include "server/service/validation.h"
 
 namespace relu::service {
 namespace {
-
-// The response goes out as a slice with the message's header followed by the
-// data in slices of this size, as protobuf's serializer writes large messages
-// for gRPC: allocations of this size are reused from the heap, where one
-// allocation of a whole 64 MiB tensor would be fresh pages on every call. A
-// multiple of every element size.
-constexpr size_t kOutputSliceBytes = size_t{1} << 20;
 
 // One ApplyReLU call from its parse to its answer. It holds the received
 // slices, which the kernel reads tensor.data from, and the response's slices,
@@ -51,28 +41,11 @@ class ApplyCall final : public GrpcCall {
   absl::Status Decode() override;
 
   void Respond(const absl::Status& status) override {
-    if (status.ok()) {
-      *response_ = grpc::ByteBuffer(output_.data(), output_.size());
-    }
+    if (status.ok()) *response_ = output_.ToByteBuffer();
     GrpcCall::Respond(status);
   }
 
  private:
-  // Allocates a response slice of `size` bytes; returns where it starts.
-  char* AddOutputSlice(size_t size);
-  // The response slices: `prefix`, then `data_bytes` of room in slices that
-  // start 64-byte aligned.
-  void AllocateOutput(const std::string& prefix, size_t data_bytes);
-  // Where tensor.data's byte `offset` goes in the response.
-  char* OutputAt(size_t offset) const {
-    return output_data_[offset / kOutputSliceBytes] +
-           offset % kOutputSliceBytes;
-  }
-  // Fills `pieces`: runs of whole elements that lie in one received slice
-  // and one response slice. An element split across received slices is
-  // joined in `straddled_` first.
-  void PlanPieces(kernel::DType dtype, const kernel::Params& params);
-
   const grpc::ByteBuffer* const request_bytes_;
   grpc::ByteBuffer inflated_;  // a compressed request's bytes
   grpc::ByteBuffer* const response_;
@@ -81,10 +54,7 @@ class ApplyCall final : public GrpcCall {
   grpc::Slice received_one_;
   std::vector<grpc::Slice> received_;
   WireRequest request_;
-  // Inline capacities fit a small call: no allocation for these.
-  absl::InlinedVector<grpc::Slice, 2> output_;
-  absl::InlinedVector<char*, 1> output_data_;  // each slice's share of data
-  std::vector<uint64_t> straddled_;
+  ResponseSlices output_;
 };
 
 absl::Status ApplyCall::Decode() {
@@ -122,79 +92,13 @@ absl::Status ApplyCall::Decode() {
   if (absl::Status s = ReserveResponse(valid->bytes); !s.ok()) return s;
 
   const v1::Tensor& tensor = request_.fields.tensor();
-  AllocateOutput(
+  output_.Allocate(
       EncodeResponsePrefix(tensor.dtype(), tensor.shape(), valid->bytes),
       valid->bytes);
-  if (request_.data.size() == 1 && output_data_.size() == 1) {
-    // One run, in and out: no pieces.
-    segment = {valid->dtype, valid->params, request_.data[0].data(),
-               output_data_[0], valid->elements};
-  } else {
-    PlanPieces(valid->dtype, valid->params);
-    segment = {valid->dtype, valid->params, nullptr, nullptr, valid->elements};
-  }
+  output_.Plan(valid->dtype, valid->params, request_.data, valid->elements,
+               this);
   bytes = valid->bytes;
   return absl::OkStatus();
-}
-
-char* ApplyCall::AddOutputSlice(size_t size) {
-  // Our own allocation, aligned for the kernel's (streaming) vector stores;
-  // gRPC frees it with the slice.
-  constexpr size_t kAlign = 64;
-  const size_t rounded = (size + kAlign - 1) / kAlign * kAlign;
-  void* start = std::aligned_alloc(kAlign, std::max(rounded, kAlign));
-  if (start == nullptr) throw std::bad_alloc();
-  output_.emplace_back(start, size, [](void* p, size_t) { std::free(p); });
-  return static_cast<char*>(start);
-}
-
-void ApplyCall::AllocateOutput(const std::string& prefix, size_t data_bytes) {
-  output_.emplace_back(prefix);
-  for (size_t done = 0; done < data_bytes; done += kOutputSliceBytes) {
-    output_data_.push_back(
-        AddOutputSlice(std::min(kOutputSliceBytes, data_bytes - done)));
-  }
-}
-
-void ApplyCall::PlanPieces(kernel::DType dtype, const kernel::Params& params) {
-  const size_t element_size = kernel::ElementSize(dtype);
-  size_t out_offset = 0;
-  // Adds pieces for `size` bytes (whole elements) read from `in`, cut where
-  // a response slice ends (slice sizes are multiples of the element size).
-  auto add = [&](const char* in, size_t size) {
-    while (size > 0) {
-      const size_t room = kOutputSliceBytes - out_offset % kOutputSliceBytes;
-      const size_t take = std::min(room, size);
-      pieces.push_back(
-          {dtype, params, in, OutputAt(out_offset), take / element_size});
-      in += take;
-      size -= take;
-      out_offset += take;
-    }
-  };
-  // At most one split element per received slice boundary: no reallocation
-  // below.
-  if (request_.data.size() > 1) straddled_.reserve(request_.data.size() - 1);
-  size_t joined = 0;  // bytes of straddled_.back() gathered so far
-  for (absl::string_view chunk : request_.data) {
-    if (joined > 0) {
-      const size_t take = std::min(element_size - joined, chunk.size());
-      std::memcpy(reinterpret_cast<char*>(&straddled_.back()) + joined,
-                  chunk.data(), take);
-      joined += take;
-      chunk.remove_prefix(take);
-      if (joined < element_size) continue;
-      add(reinterpret_cast<const char*>(&straddled_.back()), element_size);
-      joined = 0;
-    }
-    const size_t whole = chunk.size() / element_size * element_size;
-    add(chunk.data(), whole);
-    if (whole < chunk.size()) {
-      straddled_.push_back(0);
-      joined = chunk.size() - whole;
-      std::memcpy(&straddled_.back(), chunk.data() + whole, joined);
-    }
-  }
 }
 
 }  // namespace
