@@ -157,7 +157,7 @@ const char* OipDatatype(kernel::DType dtype) {
 }
 
 absl::StatusOr<ValidatedInfer> ValidateInferRequest(
-    const ModelInferRequest& request) {
+    const ModelInferRequest& request, std::optional<size_t> raw_input_bytes) {
   if (absl::Status s =
           CheckModel(request.model_name(), request.model_version());
       !s.ok()) {
@@ -233,7 +233,7 @@ absl::StatusOr<ValidatedInfer> ValidateInferRequest(
           "send the data in one of them"));
     }
     names.data = "raw_input_contents[0]";
-    data_bytes = request.raw_input_contents(0).size();
+    data_bytes = raw_input_bytes.value_or(request.raw_input_contents(0).size());
   } else {
     const char* typed = nullptr;
     if (out.dtype == kernel::DType::kFloat32) typed = "fp32_contents";

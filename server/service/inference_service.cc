@@ -1,6 +1,8 @@
 #include "server/service/inference_service.h"
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -8,9 +10,11 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "server/service/request_wire.h"
+#include "server/service/response_slices.h"
 #include "server/service/validation.h"
 
 namespace relu::service {
@@ -19,12 +23,21 @@ namespace {
 using inference::ModelInferRequest;
 using inference::ModelInferResponse;
 
-// One ModelInfer call: the checked request's input moved into the response,
-// where the kernel computes in place.
+// Wire numbers of ModelInferRequest.raw_input_contents and
+// ModelInferResponse.raw_output_contents.
+constexpr uint32_t kRawInputContentsField = 7;
+constexpr char kRawOutputContentsTag = (6 << 3) | 2;
+
+// One ModelInfer call. With raw_input_contents (the common case), in one
+// pass like ApplyReLU: the kernel reads the data where gRPC received it and
+// writes the response's data slices (ResponseSlices). Otherwise (typed
+// contents, a layout left to protobuf): the checked request's input is
+// moved into the response, where the kernel computes in place, and the
+// response is serialized.
 class InferCall final : public GrpcCall {
  public:
-  // `request` is the call's own (from TrackedAllocator): it is cleared once
-  // parsed, so its bytes leave gRPC's quota early.
+  // `request` is the call's own (from TrackedAllocator): when its data is
+  // parsed out, it is cleared, so its bytes leave gRPC's quota early.
   InferCall(grpc::CallbackServerContext* context,
             grpc::ServerUnaryReactor* reactor, grpc::ByteBuffer* request,
             grpc::ByteBuffer* response, CallTracker::Call* tracked,
@@ -45,14 +58,27 @@ class InferCall final : public GrpcCall {
   void Respond(const absl::Status& status) override;
 
  private:
-  // Counts the request's shapes on the wire, then parses it.
+  // Counts the request's shapes on the wire, then parses it: raw data split
+  // off (split_), or the whole message.
   absl::Status Parse();
+  // Decode()'s response, one pass or in place.
+  void LayOutOnePass(const ValidatedInfer& valid);
+  void LayOutInPlace(const ValidatedInfer& valid);
+  // The response's fields other than its data.
+  void SetResponseFields(const ValidatedInfer& valid,
+                         ModelInferResponse::InferOutputTensor** output);
 
   grpc::ByteBuffer* const request_bytes_;
   grpc::ByteBuffer* const response_bytes_;
   const bool has_message_;  // request_bytes_ is cleared once parsed
   ModelInferRequest request_;
   ModelInferResponse response_;
+  // The one-pass form: the received slices (split_.values point into them),
+  // and the response's slices.
+  bool one_pass_ = false;
+  std::vector<grpc::Slice> received_;
+  SplitMessage split_;
+  ResponseSlices output_;
 };
 
 absl::Status InferCall::Parse() {
@@ -62,13 +88,12 @@ absl::Status InferCall::Parse() {
   if (!message.ok()) return message.status();
   // A compressed request's bytes are dropped for the inflated ones.
   if (*message == &inflated) request_bytes_->Swap(&inflated);
-  std::vector<grpc::Slice> slices;
-  if (!request_bytes_->Dump(&slices).ok()) {
+  if (!request_bytes_->Dump(&received_).ok()) {
     return absl::InternalError("cannot read the request's bytes");
   }
   absl::InlinedVector<absl::string_view, 4> chunks;
   size_t received_bytes = 0;
-  for (const grpc::Slice& slice : slices) {
+  for (const grpc::Slice& slice : received_) {
     chunks.emplace_back(reinterpret_cast<const char*>(slice.begin()),
                         slice.size());
     received_bytes += slice.size();
@@ -78,52 +103,103 @@ absl::Status InferCall::Parse() {
       rank > kMaxTensorRank) {
     return TooManyDimensions("inputs[0].shape", rank);
   }
-  grpc::ProtoBufferReader reader(request_bytes_);
-  if (!request_.ParseFromZeroCopyStream(&reader)) {
+  const bool split = SplitBytesField(chunks, kRawInputContentsField, &split_);
+  const bool parsed = split ? request_.ParseFromString(split_.fields) : [&] {
+    grpc::ProtoBufferReader reader(request_bytes_);
+    return request_.ParseFromZeroCopyStream(&reader);
+  }();
+  if (!parsed) {
     return absl::InvalidArgumentError(
         absl::StrCat("request is not a valid inference.ModelInferRequest: "
                      "protobuf cannot parse its ",
                      received_bytes, " bytes"));
   }
-  request_bytes_->Clear();
+  one_pass_ = split && !split_.values.empty();
+  if (!one_pass_) {
+    // Everything is in request_ now.
+    split_ = SplitMessage();
+    received_.clear();
+    request_bytes_->Clear();
+  }
   return absl::OkStatus();
 }
 
 void InferCall::Respond(const absl::Status& status) {
   if (status.ok()) {
-    bool own_buffer = false;
-    grpc::GenericSerialize<grpc::ProtoBufferWriter, ModelInferResponse>(
-        response_, response_bytes_, &own_buffer);
+    if (one_pass_) {
+      *response_bytes_ = output_.ToByteBuffer();
+    } else {
+      bool own_buffer = false;
+      grpc::GenericSerialize<grpc::ProtoBufferWriter, ModelInferResponse>(
+          response_, response_bytes_, &own_buffer);
+    }
   }
   GrpcCall::Respond(status);
 }
 
 absl::Status InferCall::Decode() {
   if (absl::Status parsed = Parse(); !parsed.ok()) return parsed;
-  absl::StatusOr<ValidatedInfer> valid = ValidateInferRequest(request_);
+  absl::StatusOr<ValidatedInfer> valid = ValidateInferRequest(
+      request_,
+      one_pass_ ? std::optional<size_t>(split_.sizes[0]) : std::nullopt);
   if (!valid.ok()) return valid.status();
-  // gRPC serializes the response into a copy of its own.
+  // The response's data: written by the kernel (one pass), or serialized
+  // by gRPC into a copy of its own.
   if (absl::Status s = ReserveResponse(valid->bytes); !s.ok()) return s;
+  if (one_pass_) {
+    LayOutOnePass(*valid);
+  } else {
+    LayOutInPlace(*valid);
+  }
+  bytes = valid->bytes;
+  return absl::OkStatus();
+}
 
-  // Move the input into the response; the kernel computes there in place.
-  ModelInferRequest::InferInputTensor* input = request_.mutable_inputs(0);
+void InferCall::SetResponseFields(
+    const ValidatedInfer& valid,
+    ModelInferResponse::InferOutputTensor** output) {
   response_.set_model_name(kOipModelName);
   response_.set_model_version(kOipModelVersion);
   response_.set_id(request_.id());
-  ModelInferResponse::InferOutputTensor* output = response_.add_outputs();
-  output->set_name(kOipOutputName);
-  output->set_datatype(OipDatatype(valid->dtype));
-  output->mutable_shape()->Swap(input->mutable_shape());
+  *output = response_.add_outputs();
+  (*output)->set_name(kOipOutputName);
+  (*output)->set_datatype(OipDatatype(valid.dtype));
+  (*output)->mutable_shape()->Swap(request_.mutable_inputs(0)->mutable_shape());
+}
+
+void InferCall::LayOutOnePass(const ValidatedInfer& valid) {
+  ModelInferResponse::InferOutputTensor* output = nullptr;
+  SetResponseFields(valid, &output);
+  // raw_output_contents is the last field: the message's bytes up to the
+  // data are the other fields', then its tag and length (protobuf's own
+  // serialization, which writes fields in number order).
+  std::string prefix = response_.SerializeAsString();
+  prefix.push_back(kRawOutputContentsTag);
+  uint8_t length[10];
+  prefix.append(reinterpret_cast<const char*>(length),
+                google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(
+                    valid.bytes, length) -
+                    length);
+  output_.Allocate(prefix, valid.bytes);
+  output_.Plan(valid.dtype, valid.params, split_.values[0], valid.elements,
+               this);
+}
+
+void InferCall::LayOutInPlace(const ValidatedInfer& valid) {
+  // Move the input into the response; the kernel computes there in place.
+  ModelInferRequest::InferInputTensor* input = request_.mutable_inputs(0);
+  ModelInferResponse::InferOutputTensor* output = nullptr;
+  SetResponseFields(valid, &output);
   void* data = nullptr;
-  if (valid->raw) {
+  if (valid.raw) {
     std::string* raw = response_.add_raw_output_contents();
     raw->swap(*request_.mutable_raw_input_contents(0));
     data = raw->data();
-  } else if (valid->dtype == kernel::DType::kFloat32) {
+  } else if (valid.dtype == kernel::DType::kFloat32) {
     auto* values = output->mutable_contents()->mutable_fp32_contents();
     values->Swap(input->mutable_contents()->mutable_fp32_contents());
     data = values->mutable_data();
-  } else if (valid->dtype == kernel::DType::kFloat64) {
+  } else if (valid.dtype == kernel::DType::kFloat64) {
     auto* values = output->mutable_contents()->mutable_fp64_contents();
     values->Swap(input->mutable_contents()->mutable_fp64_contents());
     data = values->mutable_data();
@@ -131,9 +207,7 @@ absl::Status InferCall::Decode() {
     // FP16 / BF16 without raw_input_contents: valid only when empty.
     response_.add_raw_output_contents();
   }
-  segment = {valid->dtype, valid->params, data, data, valid->elements};
-  bytes = valid->bytes;
-  return absl::OkStatus();
+  segment = {valid.dtype, valid.params, data, data, valid.elements};
 }
 
 }  // namespace

@@ -419,6 +419,29 @@ size_t CountShapeDimensions(absl::Span<const absl::string_view> chunks,
   return rank;
 }
 
+bool SplitBytesField(absl::Span<const absl::string_view> chunks, uint32_t field,
+                     SplitMessage* out) {
+  ChunkReader reader(chunks);
+  Tag tag;
+  while (!reader.AtLimit()) {
+    if (!ReadTag(reader, &tag)) return false;
+    if (tag.field != field || tag.wire_type != kLengthDelimited) {
+      if (!CopyField(reader, tag, &out->fields)) return false;
+      continue;
+    }
+    size_t length = 0;
+    out->values.emplace_back();
+    if (!ReadLength(reader, nullptr, &length) ||
+        !reader.ViewTo(length, &out->values.back())) {
+      return false;
+    }
+    out->sizes.push_back(length);
+    out->fields.append(tag.raw);
+    out->fields.push_back('\0');  // an empty value in its place
+  }
+  return true;
+}
+
 bool ParseApplyReLURequest(absl::Span<const absl::string_view> chunks,
                            WireRequest* out) {
   if (ReadInPlace(chunks, out)) return true;

@@ -43,6 +43,26 @@ struct WireRequest {
 bool ParseApplyReLURequest(absl::Span<const absl::string_view> chunks,
                            WireRequest* out);
 
+// A message whose top-level bytes field (repeated or not) stays in the
+// received bytes: ModelInferRequest's raw_input_contents.
+struct SplitMessage {
+  // The message with each value of the field emptied (the values' count and
+  // order kept): parse it with protobuf.
+  std::string fields;
+  // The values, in order: views into the chunks given to SplitBytesField.
+  std::vector<absl::InlinedVector<absl::string_view, 1>> values;
+  std::vector<size_t> sizes;  // each value's bytes
+};
+
+// Splits the serialized message made of `chunks` into `out` (which must be
+// empty): the values of its top-level length-delimited field `field` as
+// views, everything else copied. Protobuf's parse of out->fields, with the
+// values put back in order, equals its parse of the whole message. False
+// for a layout left to protobuf (groups, anything malformed); `out` may then
+// hold a partial result.
+bool SplitBytesField(absl::Span<const absl::string_view> chunks, uint32_t field,
+                     SplitMessage* out);
+
 // How many dimensions protobuf's parse of the serialized ApplyReLURequest
 // made of `chunks` would give tensor.shape (summed over repeated `tensor`
 // fields, which protobuf merges), counted without parsing: a shape is checked

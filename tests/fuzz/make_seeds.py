@@ -94,6 +94,16 @@ def requests():
     # Found by the fuzzer: a 5-byte tag with bits past 32, which protobuf
     # reads as its low 32 bits (field 16, varint); the shape after it was
     # counted short on the wire.
+    # ModelInferRequest: model_name, one input (name, datatype, shape [2]),
+    # raw_input_contents; then with an id, parameters and two raw entries.
+    infer_input = field(1, 2, b"input") + field(2, 2, b"FP32") + field(
+        3, 2, varint(2))
+    infer = field(1, 2, b"relu") + field(5, 2, infer_input)
+    yield "infer_raw", infer + field(7, 2, f32[:8])
+    yield "infer_two_raw", field(2, 2, b"1") + field(7, 2, f32[:8]) + \
+        field(3, 2, b"id-9") + infer + field(7, 2, b"") + field(
+            4, 2, field(1, 2, b"threshold") + field(2, 2, field(4, 1,
+                                                     struct.pack("<d", 0.5))))
     yield "tag_past_32_bits", b"\x80\x81\x80\x80\x20\x69" + request(
         tensor(1, [2, 6], f32))
 

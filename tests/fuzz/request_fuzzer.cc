@@ -4,6 +4,9 @@
 // dimensions counted on the wire before it (CountShapeDimensions),
 // ValidateRequest, the kernel on the decoded tensor, the response. Oracles
 // beyond "no crash, no sanitizer report":
+//  - ModelInferRequest's wire split (SplitBytesField: raw_input_contents
+//    left in the received bytes, the rest parsed) gives protobuf's parse of
+//    the whole message, when it takes the layout;
 //  - validation either accepts a request whose data size is exactly
 //    elements x element size, or refuses it with INVALID_ARGUMENT and a
 //    message;
@@ -19,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "google/protobuf/util/message_differencer.h"
+#include "inference/grpc_service.pb.h"
 #include "relu/v1/relu.pb.h"
 #include "server/kernel/relu_kernel.h"
 #include "server/service/request_wire.h"
@@ -49,6 +54,39 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     chunks.emplace_back(reinterpret_cast<const char*>(data) + at,
                         std::min(chunk_size, size - at));
   }
+  // ModelInfer's one-pass parse, on the same bytes.
+  {
+    inference::ModelInferRequest whole;
+    const bool whole_parses =
+        whole.ParseFromArray(data, static_cast<int>(size));
+    relu::service::SplitMessage split;
+    if (relu::service::SplitBytesField(chunks, 7, &split)) {
+      inference::ModelInferRequest fields;
+      Check(fields.ParseFromString(split.fields) == whole_parses,
+            "ModelInfer split and protobuf disagree on validity");
+      if (whole_parses) {
+        const int n = whole.raw_input_contents_size();
+        Check(fields.raw_input_contents_size() == n &&
+                  split.values.size() == static_cast<size_t>(n) &&
+                  split.sizes.size() == static_cast<size_t>(n),
+              "ModelInfer split: raw_input_contents count differs");
+        for (int i = 0; i < n; ++i) {
+          std::string value;
+          for (absl::string_view piece : split.values[i]) {
+            value.append(piece.data(), piece.size());
+          }
+          Check(value == whole.raw_input_contents(i) &&
+                    split.sizes[i] == value.size() &&
+                    fields.raw_input_contents(i).empty(),
+                "ModelInfer split: a raw_input_contents value differs");
+          fields.set_raw_input_contents(i, value);
+        }
+        Check(google::protobuf::util::MessageDifferencer::Equals(fields, whole),
+              "ModelInfer split: fields differ from protobuf's");
+      }
+    }
+  }
+
   relu::service::WireRequest wire_request;
   Check(relu::service::ParseApplyReLURequest(chunks, &wire_request) == parses,
         "wire parse and protobuf disagree on validity");

@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -213,6 +214,48 @@ TEST_F(InferenceServiceTest, RawInputGivesRawOutputOfEveryDatatype) {
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < got.size(); ++i) {
       EXPECT_TRUE(SameResult(dtype, got[i], want[i])) << "element " << i;
+    }
+  }
+}
+
+// Raw tensors of several MiB arrive in many slices (elements split across
+// them) and leave in several response slices, read and written by the
+// kernel in one pass; an id, parameters and a second input field around
+// the data on the wire.
+TEST_F(InferenceServiceTest, LargeRawTensorsBitExact) {
+  const kernel::Params params{6.0, 0.25, 0.5};
+  std::mt19937_64 rng(5);
+  const std::pair<const char*, kernel::DType> datatypes[] = {
+      {"FP32", kernel::DType::kFloat32},
+      {"FP64", kernel::DType::kFloat64},
+      {"FP16", kernel::DType::kFloat16},
+      {"BF16", kernel::DType::kBFloat16}};
+  for (const auto& [datatype, dtype] : datatypes) {
+    for (size_t bytes : {size_t{1} << 20, (size_t{3} << 20) + 24}) {
+      SCOPED_TRACE(std::string(datatype) + " " + std::to_string(bytes));
+      const size_t n = bytes / kernel::ElementSize(dtype) + 1;
+      std::string data(n * kernel::ElementSize(dtype), '\0');
+      for (char& byte : data) byte = static_cast<char>(rng());
+      ModelInferRequest request =
+          MakeInfer(datatype, {static_cast<int64_t>(n)});
+      request.set_id("large");
+      SetParams(request, params);
+      request.add_raw_input_contents(data);
+      ModelInferResponse response;
+      grpc::Status status = Infer(request, &response);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+      EXPECT_EQ(response.id(), "large");
+      EXPECT_THAT(response.outputs(0).shape(),
+                  ElementsAre(static_cast<int64_t>(n)));
+      ASSERT_EQ(response.raw_output_contents_size(), 1);
+      const auto got = BytesToBits(dtype, response.raw_output_contents(0));
+      const auto want = BytesToBits(dtype, Reference(dtype, params, data));
+      ASSERT_EQ(got.size(), want.size());
+      size_t wrong = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        wrong += !SameResult(dtype, got[i], want[i]);
+      }
+      EXPECT_EQ(wrong, 0u);
     }
   }
 }
