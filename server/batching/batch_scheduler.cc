@@ -134,12 +134,29 @@ struct BatchScheduler::State {
   // and no inline run is in progress.
   void Run();
 
+  // OK, or why `task`, about to run inline at `now`, is answered without the
+  // kernel (cancelled, or past its deadline; `*reason` set), as at batch
+  // formation.
+  static absl::Status Expired(BatchTask& task, int64_t now,
+                              RejectReason* reason) {
+    if (task.IsCancelled()) {
+      *reason = RejectReason::kCancelled;
+      return absl::CancelledError("call cancelled while queued");
+    }
+    if (task.deadline_micros <= now) {
+      *reason = RejectReason::kDeadline;
+      return absl::DeadlineExceededError("deadline exceeded while queued");
+    }
+    return absl::OkStatus();
+  }
+
   // Runs `task`, accepted at `now_micros`, on the caller's thread: the kernel
   // if `dropped` is OK, else only its answer. Entered without `mu`; the
-  // caller has counted it in inline_runs and, if it is to compute, set
-  // kernel_busy.
+  // caller has counted it in inline_runs and, if it is to compute and
+  // `holds_kernel`, set kernel_busy (a small task runs beside the kernel's
+  // other users and leaves kernel_busy alone).
   void RunInline(std::unique_ptr<BatchTask> task, int64_t now_micros,
-                 RejectReason reason, absl::Status dropped);
+                 RejectReason reason, absl::Status dropped, bool holds_kernel);
 
   // A task dropped before compute, with its answer.
   struct Dropped {
@@ -349,7 +366,7 @@ void BatchScheduler::State::Run() {
 
 void BatchScheduler::State::RunInline(std::unique_ptr<BatchTask> task,
                                       int64_t now_micros, RejectReason reason,
-                                      absl::Status dropped) {
+                                      absl::Status dropped, bool holds_kernel) {
   if (observer != nullptr) observer->OnDequeued(0);
   if (!dropped.ok()) {
     if (observer != nullptr) observer->OnRejected(reason);
@@ -360,12 +377,14 @@ void BatchScheduler::State::RunInline(std::unique_ptr<BatchTask> task,
     if (observer != nullptr) {
       observer->OnBatch(1, task->segment.n, CloseReason::kIdle, kernel_micros);
     }
-    // Free the kernel before Done(): tasks that queued behind this run can
-    // start their batch meanwhile. The scheduler thread sleeps on the kernel
-    // only when something is queued, so wake it only then.
-    std::lock_guard<std::mutex> lock(mu);
-    kernel_busy = false;
-    if (!queue.empty()) cv.notify_one();
+    if (holds_kernel) {
+      // Free the kernel before Done(): tasks that queued behind this run can
+      // start their batch meanwhile. The scheduler thread sleeps on the
+      // kernel only when something is queued, so wake it only then.
+      std::lock_guard<std::mutex> lock(mu);
+      kernel_busy = false;
+      if (!queue.empty()) cv.notify_one();
+    }
   }
   const bool outer = in_inline_done;
   in_inline_done = true;
@@ -398,14 +417,26 @@ absl::Status BatchScheduler::Schedule(std::unique_ptr<BatchTask>& task) {
   absl::Status refused;
   RejectReason reason = RejectReason::kQueueFull;
   bool run_inline = false;
-  absl::Status dropped;  // why an inline task will not reach the kernel
+  bool holds_kernel = false;  // the inline run has the kernel to itself
+  absl::Status dropped;       // why an inline task will not reach the kernel
   int64_t now = 0;
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(s.mu);
+    const bool small = s.options.inline_max_elements > 0 &&
+                       task->segment.n <= s.options.inline_max_elements;
     if (s.draining) {
       reason = RejectReason::kDraining;
       refused = absl::UnavailableError("server is draining");
+    } else if (small && !in_inline_done) {
+      // Small: a batch of one, run below on this thread beside whatever
+      // else runs.
+      now = s.clock->NowMicros();
+      task->enqueue_micros = now;
+      dropped = s.Expired(*task, now, &reason);
+      ++s.inline_runs;
+      run_inline = true;
+      holds_kernel = false;
     } else if (s.queue.size() >= s.options.max_queue_requests) {
       refused = absl::ResourceExhaustedError(
           absl::StrCat("queue full: ", s.queue.size(),
@@ -423,17 +454,11 @@ absl::Status BatchScheduler::Schedule(std::unique_ptr<BatchTask>& task) {
       // at batch formation.
       now = s.clock->NowMicros();
       task->enqueue_micros = now;
-      if (task->IsCancelled()) {
-        reason = RejectReason::kCancelled;
-        dropped = absl::CancelledError("call cancelled while queued");
-      } else if (task->deadline_micros <= now) {
-        reason = RejectReason::kDeadline;
-        dropped = absl::DeadlineExceededError("deadline exceeded while queued");
-      } else {
-        s.kernel_busy = true;
-      }
+      dropped = s.Expired(*task, now, &reason);
+      if (dropped.ok()) s.kernel_busy = true;
       ++s.inline_runs;
       run_inline = true;
+      holds_kernel = true;
     } else {
       task->enqueue_micros = s.clock->NowMicros();
       s.queued_bytes += task->bytes;
@@ -449,7 +474,7 @@ absl::Status BatchScheduler::Schedule(std::unique_ptr<BatchTask>& task) {
     return refused;
   }
   if (run_inline) {
-    s.RunInline(std::move(task), now, reason, std::move(dropped));
+    s.RunInline(std::move(task), now, reason, std::move(dropped), holds_kernel);
   } else if (wake) {
     s.cv.notify_one();
   }

@@ -155,6 +155,14 @@ struct BatchSchedulerOptions {
   // inline task is never counted in the queue. A delay above 0 means batches
   // should wait to grow, so it turns this off.
   bool run_inline_when_idle = false;
+  // Tasks of at most this many elements run on their caller's thread at
+  // once, whatever else runs (a batch, other inline runs): their kernel work
+  // costs less than handing them to the scheduler thread. Before the queue
+  // limits (they never queue, so a full queue does not refuse them), after
+  // the drain check; cancelled and expired ones are answered without the
+  // kernel, as at batch formation. 0 = off. The KernelFn must then be safe
+  // to call concurrently.
+  size_t inline_max_elements = 0;
 };
 
 // OK, or INVALID_ARGUMENT naming the first bad option by its flag, e.g.
@@ -186,7 +194,9 @@ class BatchScheduler {
  public:
   // Runs one batch; returns when every segment is written. Called on the
   // scheduler's thread, or with run_inline_when_idle on a Schedule() caller's
-  // thread (a batch of one); never concurrently with itself; must not throw.
+  // thread (a batch of one); never concurrently with itself, except for the
+  // small tasks of inline_max_elements (then it must be safe to call from
+  // several threads at once); must not throw.
   // The segments (in arrival order) are those of the tasks (each task's
   // `segment`, or its `pieces`), untouched: no tensor data is copied.
   using KernelFn = std::function<void(const kernel::Segment*, size_t)>;

@@ -114,6 +114,11 @@ void AddServerFlags(CLI::App& app, ServerOptions& o) {
        "Tensor bytes waiting for the kernel before new requests get "
        "RESOURCE_EXHAUSTED")
       ->check(CLI::Range(size_t{1}, size_t{1} << 40));
+  flag("inline-max-elements", o.batching.inline_max_elements,
+       "Calls of at most this many elements run at once on their gRPC "
+       "thread, beside any batch (their kernel work costs less than the "
+       "hand-off to the batch thread); 0 = off")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 30));
   // A flag, not an option, so that it also works without a value. CLI11
   // shows no default for flags: the help text says it.
   app.add_flag("--inline-when-idle", o.batching.run_inline_when_idle,
@@ -125,10 +130,9 @@ void AddServerFlags(CLI::App& app, ServerOptions& o) {
                    "batch delay)")
       ->envname("RELU_INLINE_WHEN_IDLE");
   app.add_flag("--accept-compression", o.accept_compression,
-               "Accept gzip and deflate compressed requests (default false: "
-               "gRPC 1.51 inflates a message whole before checking its size, "
-               "so a small compressed request can take gigabytes; refused "
-               "ones get UNIMPLEMENTED)")
+               "Accept gzip and deflate compressed requests, inflated by the "
+               "server to at most --max-message-bytes (default false: they "
+               "get UNIMPLEMENTED)")
       ->envname("RELU_ACCEPT_COMPRESSION");
 }
 
@@ -206,7 +210,8 @@ std::string DescribeOptions(const ServerOptions& o) {
       << " max_queue_requests=" << o.batching.max_queue_requests
       << " max_queue_bytes=" << o.batching.max_queue_bytes
       << " inline_when_idle="
-      << (o.batching.run_inline_when_idle ? "true" : "false");
+      << (o.batching.run_inline_when_idle ? "true" : "false")
+      << " inline_max_elements=" << o.batching.inline_max_elements;
   return out.str();
 }
 

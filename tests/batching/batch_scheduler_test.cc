@@ -879,6 +879,127 @@ TEST_F(BatchSchedulerTest, DrainWaitsForAnInlineRun) {
   ExpectFinished({first});
 }
 
+// --- inline_max_elements: small tasks run at once on their caller's thread ---
+
+// With inline_max_elements 4: tasks of 1 element are small, of 10 are not.
+BatchSchedulerOptions SmallInline() {
+  BatchSchedulerOptions options;
+  options.inline_max_elements = 4;
+  return options;
+}
+
+TEST_F(BatchSchedulerTest, SmallTasksRunBesideARunningBatch) {
+  Start(SmallInline());
+  kernel_.Hold();
+  Record batch = Submit(10);  // the scheduler thread's, held in the kernel
+  kernel_.WaitForCalls(1);
+  Record small;
+  std::thread submitter = SubmitOnAnotherThread(&small);
+  const std::thread::id submitter_id = submitter.get_id();
+  kernel_.WaitForCalls(2);  // in the kernel while the batch holds it
+  EXPECT_EQ(scheduler_->queued_requests(), 0u);
+  kernel_.Release();
+  submitter.join();
+  ExpectAnswered(batch, absl::StatusCode::kOk);
+  ExpectAnswered(small, absl::StatusCode::kOk);
+  EXPECT_EQ(small->done_thread(), submitter_id);
+  EXPECT_EQ(kernel_.call_threads().at(1), submitter_id);
+  EXPECT_EQ(kernel_.max_concurrent_calls(), 2u);
+  ExpectFinished({batch, small});
+  EXPECT_EQ(observer_.dequeued().size(), 2u);
+}
+
+TEST_F(BatchSchedulerTest, BigTasksStillQueueAndBatch) {
+  BatchSchedulerOptions options = SmallInline();
+  options.run_inline_when_idle = false;
+  Start(options);
+  Record a = Submit(10);
+  ExpectAnswered(a, absl::StatusCode::kOk);
+  EXPECT_NE(a->done_thread(), std::this_thread::get_id());
+  Record b = Submit(4);  // at the limit: small
+  EXPECT_EQ(b->done_thread(), std::this_thread::get_id());
+  ExpectAnswered(b, absl::StatusCode::kOk);
+  ExpectFinished({a, b});
+}
+
+TEST_F(BatchSchedulerTest, SmallTasksAreNotRefusedByAFullQueue) {
+  BatchSchedulerOptions options = SmallInline();
+  options.max_queue_requests = 1;
+  Start(options);
+  kernel_.Hold();
+  Record running = Submit(10);
+  kernel_.WaitForCalls(1);
+  Record queued = Submit(10);
+  TaskSpec big;
+  big.n = 10;
+  Record refused;
+  std::unique_ptr<BatchTask> task = MakeTask(big, &refused);
+  EXPECT_EQ(scheduler_->Schedule(task).code(),
+            absl::StatusCode::kResourceExhausted);
+  Record small;
+  std::thread submitter = SubmitOnAnotherThread(&small);
+  kernel_.WaitForCalls(2);
+  kernel_.Release();
+  submitter.join();
+  for (const Record& r : {running, queued, small}) {
+    ExpectAnswered(r, absl::StatusCode::kOk);
+  }
+  ExpectFinished({running, queued, small});
+  EXPECT_EQ(refused->done_calls(), 0);
+}
+
+TEST_F(BatchSchedulerTest, SmallCancelledAndExpiredTasksSkipTheKernel) {
+  Start(SmallInline());
+  Record cancelled;
+  TaskSpec spec;
+  spec.n = 1;
+  std::unique_ptr<BatchTask> task = MakeTask(spec, &cancelled);
+  cancelled->cancel = true;
+  ASSERT_TRUE(scheduler_->Schedule(task).ok());
+  EXPECT_EQ(cancelled->done_thread(), std::this_thread::get_id());
+  ExpectAnswered(cancelled, absl::StatusCode::kCancelled);
+  spec.deadline_micros = clock_.NowMicros();
+  Record expired = Submit(spec);
+  ExpectAnswered(expired, absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(kernel_.calls_begun(), 0u);
+  ExpectFinished({cancelled, expired});
+  EXPECT_EQ(observer_.rejections(),
+            (std::vector<RejectReason>{RejectReason::kCancelled,
+                                       RejectReason::kDeadline}));
+}
+
+TEST_F(BatchSchedulerTest, SmallTasksAreRefusedWhileDraining) {
+  Start(SmallInline());
+  EXPECT_EQ(scheduler_->Drain(), 0u);
+  Record refused;
+  TaskSpec spec;
+  spec.n = 1;
+  std::unique_ptr<BatchTask> task = MakeTask(spec, &refused);
+  EXPECT_EQ(scheduler_->Schedule(task).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(refused->done_calls(), 0);
+}
+
+TEST_F(BatchSchedulerTest, DrainWaitsForASmallInlineRun) {
+  Start(SmallInline());
+  kernel_.Hold();
+  Record small;
+  std::thread runner = SubmitOnAnotherThread(&small);
+  kernel_.WaitForCalls(1);
+  std::atomic<bool> drained{false};
+  std::thread drainer([&] {
+    scheduler_->Drain();
+    drained = true;
+  });
+  while (!scheduler_->draining()) std::this_thread::yield();
+  EXPECT_TRUE(SchedulerThreadSleeps([&] { return drained.load(); }));
+  EXPECT_FALSE(drained.load());
+  kernel_.Release();
+  runner.join();
+  drainer.join();
+  ExpectAnswered(small, absl::StatusCode::kOk);
+  ExpectFinished({small});
+}
+
 TEST_F(BatchSchedulerTest, DrainRunsTasksQueuedBehindAnInlineRun) {
   StartInline();
   kernel_.Hold();
