@@ -1,0 +1,184 @@
+#include "server/service/request_log.h"
+
+#include <time.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace relu::service {
+namespace {
+
+// "2026-01-02T03:04:05.678901Z", as the diagnostic log's JSON lines.
+std::string Rfc3339Micros(std::chrono::system_clock::time_point time) {
+  const auto since_epoch = time.time_since_epoch();
+  const time_t seconds = static_cast<time_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count());
+  const long micros = static_cast<long>(
+      std::chrono::duration_cast<std::chrono::microseconds>(since_epoch)
+          .count() %
+      1'000'000);
+  struct tm utc;
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  const size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
+  snprintf(text + n, sizeof(text) - n, ".%06ldZ", micros);
+  return text;
+}
+
+}  // namespace
+
+absl::Status ParseRequestLogMode(const std::string& value,
+                                 RequestLogOptions* options) {
+  if (value == "off") {
+    options->mode = RequestLogMode::kOff;
+  } else if (value == "all") {
+    options->mode = RequestLogMode::kAll;
+  } else if (value == "errors") {
+    options->mode = RequestLogMode::kErrors;
+  } else if (uint64_t n = 0; value.rfind("sample:", 0) == 0 &&
+                             absl::SimpleAtoi(value.substr(7), &n) && n >= 1) {
+    options->mode = RequestLogMode::kSample;
+    options->sample_every = n;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--request-log=", value,
+                     " is not one of off, all, errors, sample:N (N >= 1)"));
+  }
+  return absl::OkStatus();
+}
+
+std::string FormatRequestRecord(const RequestRecord& r) {
+  nlohmann::ordered_json line;
+  line["time"] = Rfc3339Micros(r.time);
+  line["trace_id"] = r.trace_id;
+  if (!r.parent_id.empty()) line["parent_id"] = r.parent_id;
+  line["span_id"] = r.span_id;
+  line["request_id"] = r.request_id;
+  line["peer"] = r.peer;
+  line["door"] = r.door;
+  line["method"] = r.method;
+  line["code"] = r.code;
+  line["status"] = metrics::StatusCodeName(r.code);
+  if (!r.message.empty()) line["message"] = r.message;
+  if (r.dtype != kernel::DType{}) {
+    line["dtype"] = kernel::DTypeName(r.dtype);
+  } else {
+    line["dtype"] = nullptr;
+  }
+  line["elements"] = r.elements;
+  line["bytes_in"] = r.bytes_in;
+  line["bytes_out"] = r.bytes_out;
+  line["queue_us"] = r.queue_us;
+  line["kernel_us"] = r.kernel_us;
+  line["total_us"] = r.total_us;
+  line["batch_size"] = r.batch_size;
+  // Bytes from outside (a peer, an id, a message quoting a request) that are
+  // not UTF-8 become U+FFFD rather than an exception.
+  std::string text =
+      line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  text += '\n';
+  return text;
+}
+
+RequestLog::RequestLog(RequestLogOptions options,
+                       metrics::ServerMetrics* metrics, Sink sink)
+    : options_(std::move(options)), metrics_(metrics), sink_(std::move(sink)) {
+  buffer_.reserve(options_.buffer_lines);
+}
+
+RequestLog::~RequestLog() {
+  if (writer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    writer_.join();
+  }
+  if (file_ != nullptr && file_ != stdout) std::fclose(file_);
+}
+
+absl::Status RequestLog::Start() {
+  if (!sink_) {
+    if (options_.path.empty()) {
+      file_ = stdout;
+    } else {
+      file_ = std::fopen(options_.path.c_str(), "ae");
+      if (file_ == nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "--request-log-file=", options_.path,
+            ": cannot open for appending: ", std::strerror(errno)));
+      }
+    }
+    sink_ = [file = file_](const std::string& lines) {
+      std::fwrite(lines.data(), 1, lines.size(), file);
+      std::fflush(file);
+    };
+  }
+  writer_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+bool RequestLog::Wants(int code) {
+  switch (options_.mode) {
+    case RequestLogMode::kOff:
+      return false;
+    case RequestLogMode::kAll:
+      return true;
+    case RequestLogMode::kErrors:
+      return code != 0;
+    case RequestLogMode::kSample:
+      return sampled_.fetch_add(1, std::memory_order_relaxed) %
+                 options_.sample_every ==
+             0;
+  }
+  return false;
+}
+
+void RequestLog::Submit(RequestRecord&& record) {
+  bool dropped = false;
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (buffer_.size() >= options_.buffer_lines) {
+      dropped = true;
+    } else {
+      wake = buffer_.empty();  // else the writer was woken already
+      buffer_.push_back(std::move(record));
+    }
+  }
+  if (dropped) {
+    if (metrics_ != nullptr) metrics_->OnRequestLogDropped();
+  } else if (wake) {
+    cv_.notify_one();
+  }
+}
+
+void RequestLog::Run() {
+  std::vector<RequestRecord> writing;
+  writing.reserve(options_.buffer_lines);
+  std::string lines;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return stopping_ || !buffer_.empty(); });
+    if (buffer_.empty()) break;  // stopping, and all written
+    writing.swap(buffer_);
+    lock.unlock();
+    lines.clear();
+    for (const RequestRecord& record : writing) {
+      lines += FormatRequestRecord(record);
+    }
+    sink_(lines);
+    if (metrics_ != nullptr) metrics_->OnRequestLogLines(writing.size());
+    writing.clear();
+    lock.lock();
+  }
+}
+
+}  // namespace relu::service
