@@ -285,6 +285,8 @@ def main():
     any_port = ["--grpc-address", "127.0.0.1:0"]
     relu = [os.path.join(b, "server", "relu-server")] + any_port + [
         "--metrics-address", "off"]
+    request_log = os.path.join(tempfile.gettempdir(),
+                               "relu-bench-requests-%d.log" % os.getpid())
     argv = {
         "echo": [os.path.join(b, "bench", "echo", "relu_echo_server")] +
                 any_port,
@@ -292,6 +294,11 @@ def main():
         "relu-nobatch": relu + ["--max-batch-requests", "1"],
         # Every call through the batch thread, opt-in: --servers ...,relu-noinline
         "relu-noinline": relu + ["--inline-when-idle=false"],
+        # The request log's cost, opt-in: --servers relu-log-off,relu-log-all
+        # (every call logged, to a file on disk).
+        "relu-log-off": relu + ["--request-log=off"],
+        "relu-log-all": relu + ["--request-log=all", "--request-log-file",
+                                request_log],
         "python": ["/usr/bin/python3",
                    os.path.join(here, "python", "relu_server.py"),
                    "--stubs-dir", os.path.join(b, "bench", "python", "gen")] +
@@ -330,6 +337,8 @@ def main():
         finally:
             for s in servers:
                 s.stop()
+            if os.path.exists(request_log):
+                os.unlink(request_log)
     after = machine()
     targets = check_targets(results, cells)
     command = " ".join([os.path.relpath(__file__)] + sys.argv[1:])
