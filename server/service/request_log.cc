@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
 
 namespace relu::service {
 namespace {
@@ -154,6 +155,7 @@ void RequestLog::Submit(RequestRecord&& record) {
     }
   }
   if (dropped) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
     if (metrics_ != nullptr) metrics_->OnRequestLogDropped();
   } else if (wake) {
     cv_.notify_one();
@@ -164,6 +166,9 @@ void RequestLog::Run() {
   std::vector<RequestRecord> writing;
   writing.reserve(options_.buffer_lines);
   std::string lines;
+  uint64_t reported = 0;  // dropped lines already warned about
+  // When it last warned (a minute back at first, so it may warn at once).
+  auto warned = std::chrono::steady_clock::now() - std::chrono::minutes(1);
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     cv_.wait(lock, [this] { return stopping_ || !buffer_.empty(); });
@@ -177,6 +182,16 @@ void RequestLog::Run() {
     sink_(lines);
     if (metrics_ != nullptr) metrics_->OnRequestLogLines(writing.size());
     writing.clear();
+    const uint64_t dropped = dropped_.load(std::memory_order_relaxed);
+    const auto now = std::chrono::steady_clock::now();
+    if (dropped != reported && now - warned >= std::chrono::minutes(1)) {
+      spdlog::warn(
+          "request log: {} lines dropped so far, its buffer full "
+          "(--request-log-buffer-lines={}); log fewer calls or write faster",
+          dropped, options_.buffer_lines);
+      reported = dropped;
+      warned = now;
+    }
     lock.lock();
   }
 }

@@ -12,7 +12,8 @@
 // Calls never wait for the log: Submit() takes a short lock to append a
 // record to a bounded buffer (or, when it is full, drops the record and
 // counts it in relu_request_log_dropped_total); a writer thread formats and
-// writes the records, flushing after each batch of them.
+// writes the records, flushing after each batch of them, and warns in the
+// diagnostic log (at most once a minute) when lines were dropped.
 #pragma once
 
 #include <atomic>
@@ -111,6 +112,7 @@ class RequestLog {
   Sink sink_;
   std::FILE* file_ = nullptr;  // owned when options_.path is set
   std::atomic<uint64_t> sampled_{0};
+  std::atomic<uint64_t> dropped_{0};  // for the writer's warning
 
   std::mutex mu_;
   std::condition_variable cv_;  // a record arrived, or stopping
