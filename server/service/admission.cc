@@ -84,6 +84,9 @@ void Admission::Admit(std::unique_ptr<Call> call) {
   call->metrics_ = metrics_;
   call->calls_ = calls_;
   call->request_log_ = request_log_;
+  if (call->trace_.trace_id.empty()) {
+    call->trace_ = TraceContext::FromHeaders("", "", "");
+  }
   call->start_ = std::chrono::steady_clock::now();
   metrics_->OnRequestStarted();
   if (calls_->draining()) {

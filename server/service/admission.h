@@ -59,8 +59,9 @@ class Call : public batching::BatchTask {
  protected:
   // The call's trace context and request id, for its log lines. The front
   // door fills it from its protocol's headers (TraceContext::FromHeaders)
-  // before Admit() and returns the ids in its answer; a call left without
-  // one is logged with empty ids.
+  // before Admit(), and returns the ids in its answer (they are set by
+  // Respond() time: Admit() gives a call left without a trace id ids of its
+  // own).
   TraceContext& trace() { return trace_; }
   const TraceContext& trace() const { return trace_; }
   // The request log's "door": "grpc", "http". A string literal.

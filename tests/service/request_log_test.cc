@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -112,6 +113,40 @@ TEST(RequestLogFormatTest, EveryFieldAndAnyBytesMakeOneJsonLine) {
   EXPECT_EQ(line["kernel_us"], 6);
   EXPECT_EQ(line["total_us"], 70);
   EXPECT_EQ(line["batch_size"], 2);
+}
+
+TEST(RequestLogFormatTest, RandomBytesAlwaysMakeOneParsableLine) {
+  std::mt19937 random(17);
+  const std::string special = "\"\\\n\r\t\b\f\x01\x1f\x7f/ a{}:,";
+  for (int i = 0; i < 2000; ++i) {
+    std::string peer;
+    bool ascii = true;
+    const int length = static_cast<int>(random() % 24);
+    for (int j = 0; j < length; ++j) {
+      const unsigned pick = random() % 4;
+      char c;
+      if (pick == 0) {
+        c = static_cast<char>(random() % 256);  // any byte
+      } else {
+        c = special[random() % special.size()];
+      }
+      ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+      peer.push_back(c);
+    }
+    RequestRecord r;
+    r.peer = peer;
+    r.message = peer;
+    const std::string text = FormatRequestRecord(r);
+    ASSERT_EQ(text.find('\n'), text.size() - 1) << peer;
+    nlohmann::json line;
+    ASSERT_NO_THROW(line = nlohmann::json::parse(text)) << text;
+    if (ascii) {
+      EXPECT_EQ(line["peer"], peer);
+      if (!peer.empty()) {
+        EXPECT_EQ(line["message"], peer);
+      }
+    }
+  }
 }
 
 TEST(RequestLogFormatTest, UndecodedCallsHaveNoDtypeAndOkCallsNoMessage) {
