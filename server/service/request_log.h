@@ -12,7 +12,8 @@
 // Calls never wait for the log: Submit() takes a short lock to append a
 // record to a bounded buffer (or, when it is full, drops the record and
 // counts it in relu_request_log_dropped_total); a writer thread formats and
-// writes the records, flushing after each batch of them, and warns in the
+// writes the records in batches (what gathered within 50 ms of the first, or
+// half a buffer), flushing after each batch, and warns in the
 // diagnostic log (at most once a minute) when lines were dropped.
 #pragma once
 
@@ -106,6 +107,12 @@ class RequestLog {
 
  private:
   void Run();
+  // The buffer's fill at which the writer stops gathering and writes.
+  size_t WakeLines() const { return (options_.buffer_lines + 1) / 2; }
+
+  // How long the writer lets lines gather after the first one arrives
+  // before it writes them: a line reaches its file this late at most.
+  static constexpr int64_t kGatherMicros = 50'000;
 
   const RequestLogOptions options_;
   metrics::ServerMetrics* const metrics_;
