@@ -124,42 +124,128 @@ std::string FormatRequestRecord(const RequestRecord& r) {
   return line;
 }
 
+struct RequestLog::State {
+  State(const RequestLogOptions& options, metrics::ServerMetrics* metrics)
+      : buffer_lines(options.buffer_lines), metrics(metrics) {
+    buffer.reserve(buffer_lines);
+  }
+  ~State() {
+    if (file != nullptr && file != stdout) std::fclose(file);
+  }
+
+  // The buffer's fill at which the writer stops gathering and writes.
+  size_t WakeLines() const { return (buffer_lines + 1) / 2; }
+  // The writer thread's loop.
+  void Run();
+
+  // How long the writer lets lines gather after the first one arrives
+  // before it writes them: a line reaches its file this late at most.
+  static constexpr int64_t kGatherMicros = 50'000;
+
+  const size_t buffer_lines;
+  Sink sink;
+  std::FILE* file = nullptr;         // owned unless stdout
+  std::atomic<uint64_t> dropped{0};  // for the writer's warning
+
+  std::mutex mu;
+  std::condition_variable cv;  // a record arrived, stopping, or finished
+  std::vector<RequestRecord> buffer ABSL_GUARDED_BY(mu);
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+  bool finished ABSL_GUARDED_BY(mu) = false;  // the writer returned
+  // Null once the log is gone: a writer left behind counts nothing.
+  metrics::ServerMetrics* metrics ABSL_GUARDED_BY(mu);
+};
+
+void RequestLog::State::Run() {
+  std::vector<RequestRecord> writing;
+  writing.reserve(buffer_lines);
+  std::string lines;
+  uint64_t reported = 0;  // dropped lines already warned about
+  // When it last warned (a minute back at first, so it may warn at once).
+  auto warned = std::chrono::steady_clock::now() - std::chrono::minutes(1);
+  std::unique_lock<std::mutex> lock(mu);
+  while (true) {
+    cv.wait(lock, [this] { return stopping || !buffer.empty(); });
+    if (buffer.empty()) break;  // stopping, and all written
+    // Let lines gather, so that a busy server costs one wake-up and one
+    // write() per batch of lines, not per line.
+    cv.wait_for(lock, std::chrono::microseconds(kGatherMicros),
+                [this] { return stopping || buffer.size() >= WakeLines(); });
+    writing.swap(buffer);
+    lock.unlock();
+    lines.clear();
+    for (const RequestRecord& record : writing) {
+      lines += FormatRequestRecord(record);
+    }
+    sink(lines);
+    const uint64_t now_dropped = dropped.load(std::memory_order_relaxed);
+    const auto now = std::chrono::steady_clock::now();
+    if (now_dropped != reported && now - warned >= std::chrono::minutes(1)) {
+      spdlog::warn(
+          "request log: {} lines dropped so far, its buffer full "
+          "(--request-log-buffer-lines={}); log fewer calls or write faster",
+          now_dropped, buffer_lines);
+      reported = now_dropped;
+      warned = now;
+    }
+    lock.lock();
+    if (metrics != nullptr) metrics->OnRequestLogLines(writing.size());
+    writing.clear();
+  }
+  finished = true;
+  cv.notify_all();
+}
+
 RequestLog::RequestLog(RequestLogOptions options,
                        metrics::ServerMetrics* metrics, Sink sink)
-    : options_(std::move(options)), metrics_(metrics), sink_(std::move(sink)) {
-  buffer_.reserve(options_.buffer_lines);
+    : options_(std::move(options)),
+      metrics_(metrics),
+      state_(std::make_shared<State>(options_, metrics)) {
+  state_->sink = std::move(sink);
 }
 
 RequestLog::~RequestLog() {
-  if (writer_.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_one();
+  std::unique_lock<std::mutex> lock(state_->mu);
+  state_->stopping = true;
+  state_->cv.notify_all();
+  if (!started_) return;
+  if (state_->cv.wait_for(lock, options_.stop_timeout,
+                          [this] { return state_->finished; })) {
+    lock.unlock();
     writer_.join();
+    return;
   }
-  if (file_ != nullptr && file_ != stdout) std::fclose(file_);
+  // Stuck in its sink: leave it the state (its own reference) and go.
+  state_->metrics = nullptr;
+  const size_t lost = state_->buffer.size();
+  lock.unlock();
+  spdlog::warn(
+      "request log: its writer has been blocked for {} ms at exit (stdout or "
+      "--request-log-file not taking lines); {} buffered lines are lost",
+      options_.stop_timeout.count(), lost);
+  writer_.detach();
 }
 
 absl::Status RequestLog::Start() {
-  if (!sink_) {
+  State& state = *state_;
+  if (!state.sink) {
     if (options_.path.empty()) {
-      file_ = stdout;
+      state.file = stdout;
     } else {
-      file_ = std::fopen(options_.path.c_str(), "ae");
-      if (file_ == nullptr) {
+      state.file = std::fopen(options_.path.c_str(), "ae");
+      if (state.file == nullptr) {
         return absl::FailedPreconditionError(absl::StrCat(
             "--request-log-file=", options_.path,
             ": cannot open for appending: ", std::strerror(errno)));
       }
     }
-    sink_ = [file = file_](const std::string& lines) {
+    state.sink = [file = state.file](const std::string& lines) {
       std::fwrite(lines.data(), 1, lines.size(), file);
       std::fflush(file);
     };
   }
-  writer_ = std::thread([this] { Run(); });
+  writer_ = std::thread([state = state_] { state->Run(); });
+  started_ = true;
   return absl::OkStatus();
 }
 
@@ -180,62 +266,26 @@ bool RequestLog::Wants(int code) {
 }
 
 void RequestLog::Submit(RequestRecord&& record) {
+  State& state = *state_;
   bool dropped = false;
   bool wake = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (buffer_.size() >= options_.buffer_lines) {
+    std::lock_guard<std::mutex> lock(state.mu);
+    if (state.buffer.size() >= state.buffer_lines) {
       dropped = true;
     } else {
       // The writer waits for a first record, then for half a buffer (or
       // kGatherMicros): wake it at either.
-      wake = buffer_.empty() || buffer_.size() + 1 == WakeLines();
-      buffer_.push_back(std::move(record));
+      wake =
+          state.buffer.empty() || state.buffer.size() + 1 == state.WakeLines();
+      state.buffer.push_back(std::move(record));
     }
   }
   if (dropped) {
-    dropped_.fetch_add(1, std::memory_order_relaxed);
+    state.dropped.fetch_add(1, std::memory_order_relaxed);
     if (metrics_ != nullptr) metrics_->OnRequestLogDropped();
   } else if (wake) {
-    cv_.notify_one();
-  }
-}
-
-void RequestLog::Run() {
-  std::vector<RequestRecord> writing;
-  writing.reserve(options_.buffer_lines);
-  std::string lines;
-  uint64_t reported = 0;  // dropped lines already warned about
-  // When it last warned (a minute back at first, so it may warn at once).
-  auto warned = std::chrono::steady_clock::now() - std::chrono::minutes(1);
-  std::unique_lock<std::mutex> lock(mu_);
-  while (true) {
-    cv_.wait(lock, [this] { return stopping_ || !buffer_.empty(); });
-    if (buffer_.empty()) break;  // stopping, and all written
-    // Let lines gather, so that a busy server costs one wake-up and one
-    // write() per batch of lines, not per line.
-    cv_.wait_for(lock, std::chrono::microseconds(kGatherMicros),
-                 [this] { return stopping_ || buffer_.size() >= WakeLines(); });
-    writing.swap(buffer_);
-    lock.unlock();
-    lines.clear();
-    for (const RequestRecord& record : writing) {
-      lines += FormatRequestRecord(record);
-    }
-    sink_(lines);
-    if (metrics_ != nullptr) metrics_->OnRequestLogLines(writing.size());
-    writing.clear();
-    const uint64_t dropped = dropped_.load(std::memory_order_relaxed);
-    const auto now = std::chrono::steady_clock::now();
-    if (dropped != reported && now - warned >= std::chrono::minutes(1)) {
-      spdlog::warn(
-          "request log: {} lines dropped so far, its buffer full "
-          "(--request-log-buffer-lines={}); log fewer calls or write faster",
-          dropped, options_.buffer_lines);
-      reported = dropped;
-      warned = now;
-    }
-    lock.lock();
+    state.cv.notify_one();
   }
 }
 

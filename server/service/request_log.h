@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -47,6 +48,8 @@ struct RequestLogOptions {
   std::string path;
   // Records waiting for the writer; past this, new ones are dropped.
   size_t buffer_lines = 4096;
+  // How long the destructor waits for the writer to write what is left.
+  std::chrono::milliseconds stop_timeout = std::chrono::seconds(5);
 };
 
 // Parses --request-log's value: off, all, errors, or sample:N (N >= 1) into
@@ -86,7 +89,10 @@ class RequestLog {
 
   RequestLog(RequestLogOptions options, metrics::ServerMetrics* metrics,
              Sink sink = nullptr);
-  // Writes what is buffered, then stops the writer.
+  // Writes what is buffered, then stops the writer. A writer that has not
+  // finished within options.stop_timeout (its sink blocked: a pipe or
+  // terminal nobody reads) is left behind, detached, so that the process
+  // can exit; what it held is lost.
   ~RequestLog();
   RequestLog(const RequestLog&) = delete;
   RequestLog& operator=(const RequestLog&) = delete;
@@ -106,26 +112,16 @@ class RequestLog {
   void Submit(RequestRecord&& record);
 
  private:
-  void Run();
-  // The buffer's fill at which the writer stops gathering and writes.
-  size_t WakeLines() const { return (options_.buffer_lines + 1) / 2; }
-
-  // How long the writer lets lines gather after the first one arrives
-  // before it writes them: a line reaches its file this late at most.
-  static constexpr int64_t kGatherMicros = 50'000;
+  // What the writer thread uses, shared with it: a writer stuck in a write
+  // at exit is left behind with it (see ~RequestLog).
+  struct State;
 
   const RequestLogOptions options_;
   metrics::ServerMetrics* const metrics_;
-  Sink sink_;
-  std::FILE* file_ = nullptr;  // owned when options_.path is set
   std::atomic<uint64_t> sampled_{0};
-  std::atomic<uint64_t> dropped_{0};  // for the writer's warning
-
-  std::mutex mu_;
-  std::condition_variable cv_;  // a record arrived, or stopping
-  std::vector<RequestRecord> buffer_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<State> state_;
   std::thread writer_;
+  bool started_ = false;
 };
 
 }  // namespace relu::service

@@ -3,7 +3,9 @@
 // instead of waiting.
 #include "server/service/request_log.h"
 
+#include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -222,6 +224,25 @@ TEST(RequestLogTest, AFullBufferDropsAndCountsWithoutWaiting) {
     EXPECT_EQ(nlohmann::json::parse(lines[i])["request_id"],
               "r" + std::to_string(i));
   }
+}
+
+TEST(RequestLogTest, AWriterStuckAtExitIsLeftBehind) {
+  metrics::ServerMetrics metrics({"test", "scalar"});
+  // Shared with the writer, which may outlive the test's scope.
+  auto sink = std::make_shared<GatedSink>();
+  RequestLogOptions options;
+  options.mode = RequestLogMode::kAll;
+  options.stop_timeout = std::chrono::milliseconds(0);
+  {
+    RequestLog log(options, &metrics,
+                   [sink](const std::string& lines) { sink->Write(lines); });
+    ASSERT_TRUE(log.Start().ok());
+    log.Submit(RequestRecord{});
+    sink->WaitForWrites(1);
+    log.Submit(RequestRecord{});
+  }  // returns, though the writer is held in its sink
+  EXPECT_EQ(CounterValue(metrics, "relu_request_log_lines_total"), 0);
+  sink->Open();  // the writer ends on its own, counting nothing
 }
 
 TEST(RequestLogTest, CannotOpenItsFile) {
