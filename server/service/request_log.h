@@ -6,8 +6,9 @@
 //    "elements":1024,"bytes_in":4096,"bytes_out":4096,"queue_us":0,
 //    "kernel_us":3,"total_us":41,"batch_size":1}
 // plus "parent_id" when the caller sent a traceparent and "message" when the
-// call failed. Strings are escaped by nlohmann::json (invalid UTF-8
-// replaced), so every line parses whatever a peer, id or message holds.
+// call failed. A string with anything but printable ASCII, '"' or '\\' is
+// escaped by nlohmann::json (invalid UTF-8 replaced), so every line parses
+// whatever a peer, id or message holds.
 //
 // Calls never wait for the log: Submit() takes a short lock to append a
 // record to a bounded buffer (or, when it is full, drops the record and
@@ -19,19 +20,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <cstdio>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "server/kernel/types.h"
 #include "server/metrics/server_metrics.h"
 
