@@ -291,6 +291,8 @@ def main():
     server = os.path.join(b, "server", "relu-server")
     relu = [server] + any_port + ["--metrics-address", "off"]
     socket_path = "/tmp/relu-service-bench-%d.sock" % os.getpid()
+    request_log = os.path.join(tempfile.gettempdir(),
+                               "relu-bench-requests-%d.log" % os.getpid())
     argv = {
         "echo": [os.path.join(b, "bench", "echo", "relu_echo_server")] +
                 any_port,
@@ -301,6 +303,11 @@ def main():
         # Same-host callers over a Unix socket, opt-in: --servers ...,relu-unix
         "relu-unix": [server, "--grpc-address", "unix:" + socket_path,
                       "--metrics-address", "off"],
+        # The request log's cost, opt-in: --servers relu-log-off,relu-log-all
+        # (every call logged, to a file on disk).
+        "relu-log-off": relu + ["--request-log=off"],
+        "relu-log-all": relu + ["--request-log=all", "--request-log-file",
+                                request_log],
         "python": ["/usr/bin/python3",
                    os.path.join(here, "python", "relu_server.py"),
                    "--stubs-dir", os.path.join(b, "bench", "python", "gen")] +
@@ -339,6 +346,8 @@ def main():
         finally:
             for s in servers:
                 s.stop()
+            if os.path.exists(request_log):
+                os.unlink(request_log)
     after = machine()
     targets = check_targets(results, cells)
     command = " ".join([os.path.relpath(__file__)] + sys.argv[1:])

@@ -85,7 +85,10 @@ int Fail(std::ostream& err, const absl::Status& status, int code) {
   return code;
 }
 
-int RunApply(const ConnectionFlags& conn, const ParamFlags& pf,
+// `trace`: the trace headers to send (all empty = none). When one is given,
+// the server's answer to them goes to `err` as one line,
+// "traceparent=<...> x-request-id=<...>", whatever the call's outcome.
+int RunApply(const ConnectionFlags& conn, const ParamFlags& pf, CallTrace trace,
              const std::vector<std::string>& numbers, const std::string& input,
              const std::string& output, std::istream& in, std::ostream& out,
              std::ostream& err) {
@@ -129,8 +132,14 @@ int RunApply(const ConnectionFlags& conn, const ParamFlags& pf,
                 kExitUsage);
   }
   Client client(conn.target, MakeOptions(conn));
+  const bool traced = !trace.traceparent.empty() || !trace.tracestate.empty() ||
+                      !trace.request_id.empty();
   absl::StatusOr<Tensor> result =
-      client.Apply(std::move(tensor), pf.ToParams());
+      client.Apply(std::move(tensor), pf.ToParams(), traced ? &trace : nullptr);
+  if (traced && !trace.server_traceparent.empty()) {
+    err << "traceparent=" << trace.server_traceparent
+        << " x-request-id=" << trace.server_request_id << "\n";
+  }
   if (!result.ok()) return Fail(err, result.status(), kExitFailed);
   if (!output.empty()) {
     absl::Status s = WriteNpyFile(output, *result);
@@ -243,6 +252,14 @@ int RunCli(int argc, const char* const* argv, std::istream& in,
                     ".npy file to write the result to (same dtype and shape) "
                     "instead of printing it");
   apply->add_option("numbers", numbers, "Input numbers (put them after --)");
+  CallTrace apply_trace;
+  apply->add_option("--traceparent", apply_trace.traceparent,
+                    "W3C traceparent to send (00-<trace-id>-<parent-id>-"
+                    "<flags>); the server's answer is printed on stderr");
+  apply->add_option("--tracestate", apply_trace.tracestate,
+                    "W3C tracestate to send with --traceparent");
+  apply->add_option("--request-id", apply_trace.request_id,
+                    "x-request-id to send; the server logs the call under it");
 
   // health
   ConnectionFlags health_conn;
@@ -313,8 +330,8 @@ int RunCli(int argc, const char* const* argv, std::istream& in,
   }
 
   if (apply->parsed()) {
-    return RunApply(apply_conn, apply_params, numbers, input, output, in, out,
-                    err);
+    return RunApply(apply_conn, apply_params, apply_trace, numbers, input,
+                    output, in, out, err);
   }
   if (health->parsed()) return RunHealth(health_conn, service, out, err);
   bench_options.arrivals =

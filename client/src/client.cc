@@ -233,14 +233,60 @@ Client::~Client() {
 absl::Status Client::init_status() const { return impl_->init_status; }
 
 absl::StatusOr<Tensor> Client::Apply(Tensor tensor, const ReluParams& params) {
+  return Apply(std::move(tensor), params, nullptr);
+}
+
+namespace {
+
+// Adds `trace`'s headers that are set to `ctx`'s metadata; INVALID_ARGUMENT
+// for a value gRPC would not send (a byte outside printable ASCII).
+absl::Status AddTraceMetadata(const CallTrace& trace,
+                              grpc::ClientContext* ctx) {
+  const std::pair<const char*, const std::string*> headers[] = {
+      {"traceparent", &trace.traceparent},
+      {"tracestate", &trace.tracestate},
+      {"x-request-id", &trace.request_id}};
+  for (const auto& [name, value] : headers) {
+    if (value->empty()) continue;
+    for (char c : *value) {
+      if (c < 0x20 || c > 0x7e) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, " holds a byte outside printable ASCII"));
+      }
+    }
+    ctx->AddMetadata(name, *value);
+  }
+  return absl::OkStatus();
+}
+
+// The server's trailing `name`, "" when absent.
+std::string Trailer(const grpc::ClientContext& ctx, const char* name) {
+  const auto& trailers = ctx.GetServerTrailingMetadata();
+  const auto it = trailers.find(name);
+  return it == trailers.end()
+             ? std::string()
+             : std::string(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> Client::Apply(Tensor tensor, const ReluParams& params,
+                                     CallTrace* trace) {
   if (!impl_->init_status.ok()) return impl_->init_status;
+  grpc::ClientContext ctx;
+  if (trace != nullptr) {
+    if (absl::Status s = AddTraceMetadata(*trace, &ctx); !s.ok()) return s;
+  }
   v1::ApplyReLURequest request;
   ToProto(std::move(tensor), request.mutable_tensor());
   ToProto(params, request.mutable_params());
   v1::ApplyReLUResponse response;
-  grpc::ClientContext ctx;
   impl_->SetDeadline(&ctx);
   grpc::Status status = impl_->relu_stub->ApplyReLU(&ctx, request, &response);
+  if (trace != nullptr) {
+    trace->server_traceparent = Trailer(ctx, "traceparent");
+    trace->server_request_id = Trailer(ctx, "x-request-id");
+  }
   if (!status.ok()) return FromGrpcStatus(status);
   return FromProto(response.mutable_tensor());
 }

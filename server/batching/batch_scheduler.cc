@@ -205,6 +205,7 @@ struct BatchScheduler::State {
 void BatchScheduler::State::AnswerDropped(std::vector<Dropped>& dropped,
                                           int64_t now_micros) {
   for (Dropped& d : dropped) {
+    d.task->queue_micros = now_micros - d.task->enqueue_micros;
     if (observer != nullptr) {
       observer->OnDequeued(now_micros - d.task->enqueue_micros);
       observer->OnRejected(d.reason);
@@ -337,8 +338,9 @@ void BatchScheduler::State::Run() {
     AnswerDropped(dropped, now);
     segments.clear();
     for (const std::unique_ptr<BatchTask>& task : batch) {
+      task->queue_micros = now - task->enqueue_micros;
       if (observer != nullptr) {
-        observer->OnDequeued(now - task->enqueue_micros);
+        observer->OnDequeued(task->queue_micros);
       }
       const absl::Span<const kernel::Segment> work = Work(*task);
       segments.insert(segments.end(), work.begin(), work.end());
@@ -350,6 +352,8 @@ void BatchScheduler::State::Run() {
       observer->OnBatch(batch.size(), elements, reason, kernel_micros);
     }
     for (std::unique_ptr<BatchTask>& task : batch) {
+      task->kernel_micros = kernel_micros;
+      task->batch_requests = batch.size();
       task->Done(absl::OkStatus());
       task.reset();
     }
@@ -374,6 +378,8 @@ void BatchScheduler::State::RunInline(std::unique_ptr<BatchTask> task,
     const absl::Span<const kernel::Segment> work = Work(*task);
     kernel(work.data(), work.size());
     const int64_t kernel_micros = clock->NowMicros() - now_micros;
+    task->kernel_micros = kernel_micros;
+    task->batch_requests = 1;
     if (observer != nullptr) {
       observer->OnBatch(1, task->segment.n, CloseReason::kIdle, kernel_micros);
     }

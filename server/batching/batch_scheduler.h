@@ -79,6 +79,14 @@ class BatchTask {
   size_t bytes = 0;                     // counted against max_queue_bytes
   int64_t deadline_micros = INT64_MAX;  // in Clock time; INT64_MAX = none
   int64_t enqueue_micros = 0;           // set by Schedule()
+  // Set by the scheduler before Done(), for the task's own records (a
+  // request log): Clock time from Schedule() until the task's batch was
+  // formed (0 when run inline or never queued), the Clock time of its batch's
+  // kernel call, and how many tasks that batch held (0 when the task never
+  // reached the kernel).
+  int64_t queue_micros = 0;
+  int64_t kernel_micros = 0;
+  size_t batch_requests = 0;
 
   // Polled with the scheduler's lock held when the task's batch is formed
   // (on the scheduler's thread), or when Schedule() is about to run it inline

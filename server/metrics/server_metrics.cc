@@ -186,6 +186,20 @@ ServerMetrics::ServerMetrics(const MetricsOptions& options)
           batching::CloseReasonName(static_cast<batching::CloseReason>(r))}});
   }
 
+  request_log_lines_ = &prometheus::BuildCounter()
+                            .Name("relu_request_log_lines_total")
+                            .Help("Request log lines written (--request-log).")
+                            .Register(*registry_)
+                            .Add({});
+  request_log_dropped_ =
+      &prometheus::BuildCounter()
+           .Name("relu_request_log_dropped_total")
+           .Help(
+               "Request log lines dropped because the log's buffer was "
+               "full (the writer could not keep up).")
+           .Register(*registry_)
+           .Add({});
+
   prometheus::BuildGauge()
       .Name("relu_build_info")
       .Help("Always 1; labels name the build and the kernel's code path.")
@@ -220,6 +234,12 @@ void ServerMetrics::OnElements(kernel::DType dtype, size_t elements) {
 }
 
 void ServerMetrics::OnInvalid() { rejected_[kInvalidIndex]->Increment(); }
+
+void ServerMetrics::OnRequestLogLines(size_t lines) {
+  request_log_lines_->Increment(static_cast<double>(lines));
+}
+
+void ServerMetrics::OnRequestLogDropped() { request_log_dropped_->Increment(); }
 
 void ServerMetrics::OnQueueChanged(size_t requests, size_t bytes) {
   queue_requests_->Set(static_cast<double>(requests));

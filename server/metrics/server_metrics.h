@@ -18,6 +18,10 @@
 //   relu_batch_close_total{reason}           counter: idle, max_requests,
 //                                            max_elements, delay
 //   relu_build_info{version,kernel_isa}      gauge = 1
+//   relu_request_log_lines_total             counter: request log lines
+//                                            written
+//   relu_request_log_dropped_total           counter: lines dropped because
+//                                            the log's buffer was full
 // Process metrics are not in the registry: see ProcessCollector, which
 // MetricsHttpServer serves beside it.
 #pragma once
@@ -86,6 +90,9 @@ class ServerMetrics final : public batching::BatchObserver {
   void OnElements(kernel::DType dtype, size_t elements);
   // A request failed validation: relu_rejected_total{reason="invalid"}.
   void OnInvalid();
+  // The request log wrote `lines` lines / dropped one (its buffer was full).
+  void OnRequestLogLines(size_t lines);
+  void OnRequestLogDropped();
 
   // batching::BatchObserver.
   void OnQueueChanged(size_t requests, size_t bytes) override;
@@ -117,6 +124,8 @@ class ServerMetrics final : public batching::BatchObserver {
   prometheus::Histogram* batch_requests_ = nullptr;
   prometheus::Histogram* batch_elements_ = nullptr;
   prometheus::Counter* batch_close_[kNumCloseReasons] = {};
+  prometheus::Counter* request_log_lines_ = nullptr;
+  prometheus::Counter* request_log_dropped_ = nullptr;
 };
 
 }  // namespace relu::metrics

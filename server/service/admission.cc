@@ -1,5 +1,6 @@
 #include "server/service/admission.h"
 
+#include <string>
 #include <utility>
 
 #include "spdlog/spdlog.h"
@@ -24,17 +25,45 @@ int64_t DeadlineMicros(std::chrono::system_clock::time_point deadline,
 void Call::Done(absl::Status status) {
   // Metrics first, so a client that sees the response also sees it counted.
   if (!status.ok()) {
-    SPDLOG_DEBUG("{} failed: {}", metrics::MethodName(method_),
-                 status.ToString());
+    SPDLOG_DEBUG("{} failed (trace_id={} request_id={}): {}",
+                 metrics::MethodName(method_), trace_.trace_id,
+                 trace_.request_id, status.ToString());
   }
   const size_t bytes = decoded_ ? this->bytes : 0;
   if (status.ok() && decoded_ && segment.n > 0) {
     metrics_->OnElements(segment.dtype, segment.n);
   }
-  const std::chrono::duration<double> seconds =
-      std::chrono::steady_clock::now() - start_;
-  metrics_->OnRequestFinished(method_, static_cast<int>(status.code()),
-                              seconds.count(), bytes, status.ok() ? bytes : 0);
+  const auto elapsed = std::chrono::steady_clock::now() - start_;
+  const std::chrono::duration<double> seconds = elapsed;
+  const int code = static_cast<int>(status.code());
+  metrics_->OnRequestFinished(method_, code, seconds.count(), bytes,
+                              status.ok() ? bytes : 0);
+  if (request_log_ != nullptr && request_log_->Wants(code)) {
+    RequestRecord record;
+    record.time = std::chrono::system_clock::now();
+    // Copies: Respond() may still send the ids.
+    record.trace_id = trace_.trace_id;
+    record.parent_id = trace_.parent_id;
+    record.span_id = trace_.span_id;
+    record.request_id = trace_.request_id;
+    record.peer = Peer();
+    record.door = front_door_;
+    record.method = metrics::MethodName(method_);
+    record.code = code;
+    record.message = std::string(status.message());
+    if (decoded_) {
+      record.dtype = segment.dtype;
+      record.elements = segment.n;
+    }
+    record.bytes_in = bytes;
+    record.bytes_out = status.ok() ? bytes : 0;
+    record.queue_us = queue_micros;
+    record.kernel_us = kernel_micros;
+    record.total_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
+    record.batch_size = batch_requests;
+    request_log_->Submit(std::move(record));
+  }
   Respond(status);
 }
 
@@ -44,12 +73,20 @@ absl::Status Call::ReserveResponse(size_t bytes, absl::string_view what) {
 }
 
 Admission::Admission(batching::BatchScheduler* scheduler,
-                     metrics::ServerMetrics* metrics, CallTracker* calls)
-    : scheduler_(scheduler), metrics_(metrics), calls_(calls) {}
+                     metrics::ServerMetrics* metrics, CallTracker* calls,
+                     RequestLog* request_log)
+    : scheduler_(scheduler),
+      metrics_(metrics),
+      calls_(calls),
+      request_log_(request_log) {}
 
 void Admission::Admit(std::unique_ptr<Call> call) {
   call->metrics_ = metrics_;
   call->calls_ = calls_;
+  call->request_log_ = request_log_;
+  if (call->trace_.trace_id.empty()) {
+    call->trace_ = TraceContext::FromHeaders("", "", "");
+  }
   call->start_ = std::chrono::steady_clock::now();
   metrics_->OnRequestStarted();
   if (calls_->draining()) {

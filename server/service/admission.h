@@ -11,12 +11,15 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/metrics/server_metrics.h"
 #include "server/service/call_tracker.h"
+#include "server/service/request_log.h"
+#include "server/service/trace_context.h"
 
 namespace relu::service {
 
@@ -46,11 +49,25 @@ class Call : public batching::BatchTask {
   // call is destroyed right after.
   virtual void Respond(const absl::Status& status) = 0;
 
-  // The batch scheduler's answer (see BatchTask::Done): records the call,
-  // then Respond().
+  // The batch scheduler's answer (see BatchTask::Done): records the call
+  // (metrics, and the request log when it wants the call), then Respond().
   void Done(absl::Status status) final;
 
+  // Who called, as the front door names it ("ipv4:10.0.0.7:51234"), for the
+  // request log; asked only for calls that are logged.
+  virtual std::string Peer() const { return ""; }
+
  protected:
+  // The call's trace context and request id, for its log lines. The front
+  // door fills it from its protocol's headers (TraceContext::FromHeaders)
+  // before Admit(), and returns the ids in its answer (they are set by
+  // Respond() time: Admit() gives a call left without a trace id ids of its
+  // own).
+  TraceContext& trace() { return trace_; }
+  const TraceContext& trace() const { return trace_; }
+  // The request log's "door": "grpc", "http". A string literal.
+  void set_front_door(const char* door) { front_door_ = door; }
+
   // For Decode(): reserves `bytes` of the responses' memory budget until the
   // call ends, before the response is allocated. RESOURCE_EXHAUSTED when
   // they do not fit.
@@ -69,20 +86,26 @@ class Call : public batching::BatchTask {
   const metrics::Method method_;
   const std::chrono::system_clock::time_point deadline_;
   CallTracker::Call* const tracked_;
+  TraceContext trace_;
+  const char* front_door_ = "";
   // Set by Admit().
   CallTracker* calls_ = nullptr;
   metrics::ServerMetrics* metrics_ = nullptr;
+  RequestLog* request_log_ = nullptr;
   std::chrono::steady_clock::time_point start_;
   bool decoded_ = false;  // the tensor counts in the metrics
 };
 
-// Thread-safe; `scheduler`, `metrics` and `calls` must outlive it.
+// Thread-safe; `scheduler`, `metrics`, `calls` and `request_log` must
+// outlive it.
 class Admission {
  public:
   // Deadlines are converted to `scheduler`'s clock. Once calls->draining(),
-  // new calls are refused with UNAVAILABLE.
+  // new calls are refused with UNAVAILABLE. `request_log` (nullable: no
+  // request log) gets a record of every answered call it wants.
   Admission(batching::BatchScheduler* scheduler,
-            metrics::ServerMetrics* metrics, CallTracker* calls);
+            metrics::ServerMetrics* metrics, CallTracker* calls,
+            RequestLog* request_log = nullptr);
 
   // Takes `call` to its answer: UNAVAILABLE while draining; CANCELLED when
   // the client cancelled it before it arrived (no work); Decode()'s error
@@ -97,6 +120,7 @@ class Admission {
   batching::BatchScheduler* const scheduler_;
   metrics::ServerMetrics* const metrics_;
   CallTracker* const calls_;
+  RequestLog* const request_log_;
 };
 
 }  // namespace relu::service

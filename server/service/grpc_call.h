@@ -3,6 +3,8 @@
 // calls for the drain, and the Call (admission.h) of a unary callback method.
 #pragma once
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
@@ -10,11 +12,19 @@
 #include "server/metrics/server_metrics.h"
 #include "server/service/admission.h"
 #include "server/service/call_tracker.h"
+#include "server/service/trace_context.h"
 
 namespace relu::service {
 
 // absl and gRPC status codes share their numbering.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The call's trace context from its `traceparent`, `tracestate` and
+// `x-request-id` metadata (TraceContext::FromHeaders), and its ids put in
+// `context`'s trailing metadata: `traceparent` (the call's own span) and
+// `x-request-id`. Trailing, not initial: trailers reach the caller with every
+// status, a refusal or an error included.
+TraceContext ReadTraceContext(grpc::ServerContextBase* context);
 
 // Allocates a call's messages (so the handler may change the request: its
 // tensor bytes are moved into the response, not copied) and counts the call
@@ -82,9 +92,13 @@ class GrpcCall : public Call {
       : Call(method, context->deadline(), tracked),
         context_(context),
         reactor_(reactor),
-        max_message_bytes_(max_message_bytes) {}
+        max_message_bytes_(max_message_bytes) {
+    trace() = ReadTraceContext(context);
+    set_front_door("grpc");
+  }
 
   bool IsCancelled() const override { return context_->IsCancelled(); }
+  std::string Peer() const override { return context_->peer(); }
   // Finishes the reactor with `status` (the response as the handler left it).
   void Respond(const absl::Status& status) override {
     MarkAnswered();

@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -35,6 +36,7 @@
 #include "server/service/inference_service.h"
 #include "server/service/listener.h"
 #include "server/service/relu_service.h"
+#include "server/service/request_log.h"
 #include "server/service/resource_limits.h"
 #include "spdlog/spdlog.h"
 
@@ -213,6 +215,16 @@ absl::Status CannotListen(const std::string& address) {
                    " (in use, or not a local address?)"));
 }
 
+// The request log's options from the server's (checked by
+// ValidateServerOptions; an unparsed mode stays the default).
+RequestLogOptions RequestLogFrom(const ServerOptions& options) {
+  RequestLogOptions log;
+  ParseRequestLogMode(options.request_log, &log).IgnoreError();
+  log.path = options.request_log_file;
+  log.buffer_lines = std::max<size_t>(options.request_log_buffer_lines, 1);
+  return log;
+}
+
 ServerOptions Resolved(ServerOptions options) {
   ResolveDefaults(options);
   return options;
@@ -229,6 +241,7 @@ struct ReluServer::Impl {
                                      options.kernel_parallel_min_bytes}),
         metrics(metrics::MetricsOptions{RELU_VERSION,
                                         kernel::IsaName(kernel.isa())}),
+        request_log(RequestLogFrom(options), &metrics),
         scheduler(
             options.batching,
             [this](const kernel::Segment* segments, size_t count) {
@@ -237,7 +250,10 @@ struct ReluServer::Impl {
             batching::Clock::Real(), &metrics),
         calls(shares.responses_bytes,
               std::chrono::seconds(options.send_timeout_s)),
-        admission(&scheduler, &metrics, &calls),
+        admission(&scheduler, &metrics, &calls,
+                  request_log.options().mode == RequestLogMode::kOff
+                      ? nullptr
+                      : &request_log),
         service(&admission, &calls, options.max_message_bytes),
         inference(&admission, &calls, RELU_VERSION, options.max_message_bytes) {
   }
@@ -246,6 +262,8 @@ struct ReluServer::Impl {
   MemoryShares shares;
   kernel::Kernel kernel;
   metrics::ServerMetrics metrics;
+  // Before the scheduler: calls it answers as it is destroyed are logged.
+  RequestLog request_log;
   batching::BatchScheduler scheduler;
   // ApplyReLU and ModelInfer calls in flight, for the drain.
   CallTracker calls;
@@ -293,6 +311,9 @@ absl::Status ReluServer::Start() {
   if (absl::Status s = ValidateServerOptions(o); !s.ok()) return s;
   auto credentials = MakeCredentials(o);
   if (!credentials.ok()) return credentials.status();
+  if (RequestLogFrom(o).mode != RequestLogMode::kOff) {
+    if (absl::Status s = impl_->request_log.Start(); !s.ok()) return s;
+  }
   if (o.metrics_address != "off") {
     impl_->http = std::make_unique<metrics::MetricsHttpServer>(
         o.metrics_address, impl_->metrics.registry(),

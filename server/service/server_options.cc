@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "server/kernel/relu_kernel.h"
+#include "server/service/request_log.h"
 #include "server/service/resource_limits.h"
 
 namespace relu::service {
@@ -77,6 +78,23 @@ void AddServerFlags(CLI::App& app, ServerOptions& o) {
           CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   flag("log-format", o.log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
+  flag("request-log", o.request_log,
+       "Request log, one JSON line per call: off, all, errors (failed calls "
+       "only) or sample:N (one call in N, whatever its status)")
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            RequestLogOptions parsed;
+            const absl::Status s = ParseRequestLogMode(value, &parsed);
+            return s.ok() ? "" : std::string(s.message());
+          },
+          "off|all|errors|sample:N", "request log mode"));
+  flag("request-log-file", o.request_log_file,
+       "File the request log is appended to; empty = stdout (the diagnostic "
+       "log goes to stderr)");
+  flag("request-log-buffer-lines", o.request_log_buffer_lines,
+       "Request log records waiting for the writer thread; when full, new "
+       "ones are dropped (relu_request_log_dropped_total), never waited for")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 24));
   flag("kernel-threads", o.kernel_threads,
        "Threads of the kernel's TBB arena; 0 = one per core")
       ->check(CLI::Range(0, 1024));
@@ -151,6 +169,15 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
         "--grpc-socket-mode=" + o.grpc_socket_mode +
         " is not an octal mode from 0 to 0777");
   }
+  RequestLogOptions request_log;
+  if (absl::Status s = ParseRequestLogMode(o.request_log, &request_log);
+      !s.ok()) {
+    return s;
+  }
+  if (o.request_log_buffer_lines < 1) {
+    return absl::InvalidArgumentError(
+        "--request-log-buffer-lines must be at least 1, got 0");
+  }
   if (o.kernel_isa != "auto") {
     const std::optional<kernel::Isa> isa = kernel::ParseIsa(o.kernel_isa);
     if (!isa.has_value()) {
@@ -202,6 +229,9 @@ std::string DescribeOptions(const ServerOptions& o) {
       << " max_connections=" << o.max_connections
       << " max_concurrent_streams=" << o.max_concurrent_streams
       << " send_timeout_s=" << o.send_timeout_s
+      << " request_log=" << o.request_log << " request_log_file="
+      << (o.request_log_file.empty() ? "stdout" : o.request_log_file)
+      << " request_log_buffer_lines=" << o.request_log_buffer_lines
       << " kernel_threads=" << o.kernel_threads
       << " kernel_parallel_min_bytes=" << o.kernel_parallel_min_bytes
       << " max_batch_requests=" << o.batching.max_batch_requests

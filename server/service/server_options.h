@@ -60,7 +60,12 @@ struct ServerOptions {
   int send_timeout_s = 60;
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
-  int kernel_threads = 0;           // 0 = one per core
+  // The request log (request_log.h): off | all | errors | sample:N; its
+  // file ("" = stdout) and buffer (records waiting for the writer).
+  std::string request_log = "errors";
+  std::string request_log_file;
+  size_t request_log_buffer_lines = 4096;
+  int kernel_threads = 0;  // 0 = one per core
   // The kernel's code path: "auto" (the best this CPU supports), "scalar",
   // "avx2" or "avx512" (kernel::IsaName; must be supported).
   std::string kernel_isa = "auto";

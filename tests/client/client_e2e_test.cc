@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "client/cli/npy.h"
 #include "gmock/gmock.h"
@@ -391,6 +392,65 @@ TEST_F(E2ETest, TypedHelpers) {
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->shape, (std::vector<int64_t>{3, 2}));
   EXPECT_EQ(*t->ToFloat32(), (std::vector<float>{0, 2, 0, 4, 0, 6}));
+}
+
+constexpr char kTraceId[] = "4bf92f3577b34da6a3ce929d0e0e4736";
+constexpr char kTraceparent[] =
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+TEST_F(E2ETest, TraceHeadersGoOutAndComeBack) {
+  Client client(target());
+  CallTrace trace;
+  trace.traceparent = kTraceparent;
+  trace.request_id = "order-17";
+  ASSERT_TRUE(client.Apply(Tensor::FromFloat32({1, -1}), {}, &trace).ok());
+  ASSERT_EQ(trace.server_traceparent.size(), 55u) << trace.server_traceparent;
+  EXPECT_EQ(trace.server_traceparent.substr(0, 36),
+            std::string("00-") + kTraceId + "-");
+  EXPECT_EQ(trace.server_request_id, "order-17");
+
+  // On a refusal too.
+  CallTrace refused;
+  refused.traceparent = kTraceparent;
+  ReluParams bad;
+  bad.max_value = -1;
+  EXPECT_EQ(
+      client.Apply(Tensor::FromFloat32({1}), bad, &refused).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.server_traceparent.substr(3, 32), kTraceId);
+
+  CallTrace unsendable;
+  unsendable.request_id = "line\nbreak";
+  EXPECT_EQ(
+      client.Apply(Tensor::FromFloat32({1}), {}, &unsendable).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(E2ETest, CliSendsATraceparentAndTheServerLogsIt) {
+  ProcessResult r = Cli({"apply", "--target=" + target(), "--traceparent",
+                         kTraceparent, "--request-id", "cli-1", "--", "1"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "[1.0]\n");
+  EXPECT_THAT(
+      r.err, ::testing::MatchesRegex(std::string("traceparent=00-") + kTraceId +
+                                     "-[0-9a-f]{16}-01 x-request-id=cli-1\n"));
+  // A failed call is in the default (errors) request log, on stdout.
+  r = Cli({"apply", "--target=" + target(), "--traceparent", kTraceparent,
+           "--request-id", "cli-2", "--max-value=-1", "--", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  const std::string wanted = "\"request_id\":\"cli-2\"";
+  // Written by the server's log thread: wait for it (the test's timeout
+  // bounds this).
+  while (server_->log().find(wanted) == std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const std::string log = server_->log();
+  const size_t start = log.rfind('\n', log.find(wanted)) + 1;
+  const nlohmann::json line =
+      nlohmann::json::parse(log.substr(start, log.find('\n', start) - start));
+  EXPECT_EQ(line["trace_id"], kTraceId);
+  EXPECT_EQ(line["status"], "INVALID_ARGUMENT");
+  EXPECT_EQ(line["method"], "ApplyReLU");
 }
 
 TEST_F(E2ETest, ServerErrorsKeepCodeAndMessage) {

@@ -403,6 +403,60 @@ def check_objects(objects, flags, server, checker, where):
     run_server_with(server, config, probe_services, checker, where)
 
 
+def kustomization_kind(directory):
+    with open(os.path.join(directory, "kustomization.yaml")) as f:
+        return (yaml.safe_load(f) or {}).get("kind", "Kustomization")
+
+
+def adapter_rules(deploy_dir):
+    """The Prometheus adapter's custom rules shipped under deploy/
+    (prometheus-adapter-rules.yaml files), by the metric name they expose."""
+    rules = {}
+    for root, _, files in os.walk(deploy_dir):
+        if "prometheus-adapter-rules.yaml" in files:
+            with open(os.path.join(root, "prometheus-adapter-rules.yaml")) as f:
+                values = yaml.safe_load(f)
+            for rule in values["rules"]["custom"]:
+                rules[rule["name"]["as"]] = rule
+    return rules
+
+
+# relu-server's gauges: rate() of one is a mistake.
+GAUGES = ("relu_inflight_requests", "relu_queue_requests", "relu_queue_bytes")
+
+
+def check_pods_metrics(objects, rules, checker, where):
+    """Every Pods metric an HPA scales on is served by an adapter rule that
+    maps the pod and namespace labels and rates only counters."""
+    for hpa in by_kind(objects, "HorizontalPodAutoscaler"):
+        for metric in hpa["spec"].get("metrics", []):
+            if metric["type"] != "Pods":
+                continue
+            name = metric["pods"]["metric"]["name"]
+            rule = rules.get(name)
+            if not checker.check(rule is not None,
+                                 f"{where}: the HPA scales on {name}, which no "
+                                 f"prometheus-adapter-rules.yaml provides"):
+                continue
+            overrides = rule["resources"]["overrides"]
+            checker.check(overrides.get("pod", {}).get("resource") == "pod" and
+                          overrides.get("namespace", {}).get("resource") ==
+                          "namespace",
+                          f"{where}: rule {name} does not map pod and namespace")
+            series = re.match(r"\s*(\w+)", rule["seriesQuery"]).group(1)
+            query = rule["metricsQuery"]
+            checker.check("<<.LabelMatchers>>" in query and
+                          "<<.GroupBy>>" in query,
+                          f"{where}: rule {name} ignores the HPA's selection")
+            if "rate(" in query:
+                checker.check(series not in GAUGES and
+                              re.search(r"_(total|sum|count)$", series),
+                              f"{where}: rule {name} takes rate() of {series}, "
+                              f"not a counter")
+            checker.check(metric["pods"]["target"]["type"] == "AverageValue",
+                          f"{where}: {name} is not targeted per pod")
+
+
 def self_test(validators, objects, checker):
     """The strict schemas must reject what Kubernetes would reject."""
     deployment = copy.deepcopy(by_kind(objects, "Deployment")[0])
@@ -436,10 +490,14 @@ def main():
                   f"could not read the flags of {args.server} --help: {flags}")
     validators = load_validators(args.schema_dir)
 
+    # Components (kind: Component) render only inside an overlay that uses
+    # them; the overlays are checked.
     directories = sorted(
         root for root, _, files in os.walk(args.deploy_dir)
-        if "kustomization.yaml" in files)
+        if "kustomization.yaml" in files and
+        kustomization_kind(root) != "Component")
     checker.check(directories, f"no kustomization.yaml under {args.deploy_dir}")
+    rules = adapter_rules(args.deploy_dir)
     for directory in directories:
         where = os.path.relpath(directory, os.path.dirname(args.deploy_dir))
         rendered = subprocess.run([kubectl, "kustomize", directory],
@@ -455,6 +513,7 @@ def main():
             for error in schema_errors(validators, obj):
                 checker.failures.append(f"{name}: {error}")
         check_objects(objects, flags, args.server, checker, where)
+        check_pods_metrics(objects, rules, checker, where)
         if by_kind(objects, "Deployment"):
             self_test(validators, objects, checker)
         print(f"{where}: {len(objects)} objects "

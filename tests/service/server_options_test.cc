@@ -90,6 +90,39 @@ TEST(ServerOptionsTest, InlineWhenIdleFromTheEnvironment) {
   }
 }
 
+TEST(ServerOptionsTest, RequestLogFlags) {
+  ServerOptions options;
+  ASSERT_TRUE(Parse({}, &options));
+  EXPECT_EQ(options.request_log, "errors");
+  EXPECT_EQ(options.request_log_file, "");
+  EXPECT_EQ(options.request_log_buffer_lines, 4096u);
+  ASSERT_TRUE(Parse({"--request-log=sample:10", "--request-log-file=/tmp/x",
+                     "--request-log-buffer-lines=5"},
+                    &options));
+  EXPECT_EQ(options.request_log, "sample:10");
+  EXPECT_EQ(options.request_log_file, "/tmp/x");
+  EXPECT_EQ(options.request_log_buffer_lines, 5u);
+  EXPECT_TRUE(ValidateServerOptions(options).ok());
+  for (const char* bad : {"--request-log=sample:0", "--request-log=some",
+                          "--request-log-buffer-lines=0"}) {
+    ServerOptions refused;
+    EXPECT_FALSE(Parse({bad}, &refused)) << bad;
+  }
+  {
+    ScopedEnv env("RELU_REQUEST_LOG", "all");
+    ServerOptions from_env;
+    ASSERT_TRUE(Parse({}, &from_env));
+    EXPECT_EQ(from_env.request_log, "all");
+  }
+  ServerOptions invalid;
+  invalid.request_log = "sample:x";
+  EXPECT_EQ(ValidateServerOptions(invalid).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(DescribeOptions(options).find(
+                "request_log=sample:10 request_log_file=/tmp/x"),
+            std::string::npos);
+}
+
 TEST(ServerOptionsTest, DescribeOptionsShowsInlineWhenIdle) {
   ServerOptions options;
   EXPECT_NE(DescribeOptions(options).find(" inline_when_idle=true"),

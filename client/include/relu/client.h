@@ -164,6 +164,23 @@ struct ClientOptions {
   int max_receive_message_bytes = 256 << 20;
 };
 
+// The trace headers of one call. The caller's are sent as gRPC metadata
+// when set (empty = not sent): `traceparent` and `tracestate` of W3C Trace
+// Context (https://www.w3.org/TR/trace-context/), `x-request-id`. The client
+// does not check them beyond what metadata allows (printable ASCII); a server
+// ignores an invalid traceparent and starts a trace of its own. After the
+// call (whatever its status), the `server_*` fields hold what relu-server
+// returned in its trailing metadata: its traceparent (same trace id as the
+// caller's when that was valid, the server's own span id) and the request id
+// it logged the call under; empty when the server sent none.
+struct CallTrace {
+  std::string traceparent;
+  std::string tracestate;
+  std::string request_id;
+  std::string server_traceparent;
+  std::string server_request_id;
+};
+
 // Health of a server as grpc.health.v1 reports it.
 enum class ServingStatus {
   kUnknown = 0,
@@ -203,6 +220,11 @@ class Client {
   // length is checked against its shape (INTERNAL if the server's answer is
   // malformed).
   absl::StatusOr<Tensor> Apply(Tensor tensor, const ReluParams& params = {});
+  // Same, sending and receiving `trace`'s headers (see CallTrace; null = none
+  // sent). INVALID_ARGUMENT, without a call, when a header holds a byte
+  // outside printable ASCII.
+  absl::StatusOr<Tensor> Apply(Tensor tensor, const ReluParams& params,
+                               CallTrace* trace);
   // 1-D helpers.
   absl::StatusOr<std::vector<float>> Apply(const std::vector<float>& values,
                                            const ReluParams& params = {});

@@ -64,6 +64,18 @@ def prepare_apply(x: Any, max_value: Optional[float], negative_slope: float,
     return Prepared(payload, chosen, wire.dtype, wire.shape)
 
 
+def trace_metadata(traceparent: Optional[str], tracestate: Optional[str],
+                   request_id: Optional[str]
+                   ) -> Optional[Tuple[Tuple[str, str], ...]]:
+    """The gRPC metadata that carries a call's trace headers: W3C Trace
+    Context's traceparent and tracestate, and x-request-id, each sent when
+    given (None or "" = not sent). None when there is none."""
+    pairs = tuple((name, value) for name, value in (
+        ("traceparent", traceparent), ("tracestate", tracestate),
+        ("x-request-id", request_id)) if value)
+    return pairs or None
+
+
 def malformed() -> ReluServeError:
     return ReluServeError(grpc.StatusCode.INTERNAL,
                           "server answered with a malformed tensor")
@@ -189,8 +201,10 @@ class Client:
 
     def apply(self, x: Any, max_value: Optional[float] = None,
               negative_slope: float = 0.0, threshold: float = 0.0, *,
-              dtype: Any = None, deadline: Optional[float] = None
-              ) -> np.ndarray:
+              dtype: Any = None, deadline: Optional[float] = None,
+              traceparent: Optional[str] = None,
+              tracestate: Optional[str] = None,
+              request_id: Optional[str] = None) -> np.ndarray:
         """tf.keras.layers.ReLU(max_value, negative_slope, threshold)(x),
         computed by the server in x's dtype, bit for bit as Keras does.
 
@@ -204,6 +218,12 @@ class Client:
           dtype: compute in this type instead of x's ("float32", "float64",
             "float16", "bfloat16"); float inputs are converted by numpy.
           deadline: seconds for this call (default: the client's).
+          traceparent, tracestate: W3C Trace Context headers to send
+            ("00-<trace-id>-<parent-id>-<flags>"), so the server's request
+            log carries the caller's trace id (an invalid traceparent is
+            ignored by the server, which starts a trace of its own).
+          request_id: sent as x-request-id; the server logs the call under
+            it.
 
         Returns:
           A new array of x's dtype (uint16 bit patterns for bfloat16 without
@@ -219,8 +239,9 @@ class Client:
         prepared = prepare_apply(x, max_value, negative_slope, threshold,
                                  dtype)
         try:
-            payload = self._apply(prepared.payload,
-                                  timeout=self._timeout(deadline))
+            payload = self._apply(
+                prepared.payload, timeout=self._timeout(deadline),
+                metadata=trace_metadata(traceparent, tracestate, request_id))
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
         return finish_apply(prepared, payload)

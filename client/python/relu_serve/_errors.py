@@ -12,12 +12,18 @@ class ReluServeError(Exception):
 
     Calls that fail with INVALID_ARGUMENT raise InvalidArgumentError, which
     is also a ValueError, as Keras raises for the same parameters.
+
+    `traceparent` and `request_id` are what relu-server returned in its
+    trailing metadata (the trace the call was logged under, with the
+    server's span id; its x-request-id), None when it sent none.
     """
 
     def __init__(self, code: grpc.StatusCode, details: str):
         super().__init__(details)
         self.code = code
         self.details = details
+        self.traceparent: Optional[str] = None
+        self.request_id: Optional[str] = None
 
     def __repr__(self) -> str:
         return "%s(%s, %r)" % (type(self).__name__, self.code, self.details)
@@ -37,7 +43,22 @@ def make_error(code: grpc.StatusCode,
     return cls(code, details or "")
 
 
+def _trailer(error: grpc.RpcError, name: str) -> Optional[str]:
+    """The error's trailing metadata value `name`, None when absent."""
+    try:
+        pairs = error.trailing_metadata() or ()  # type: ignore
+    except Exception:  # pylint: disable=broad-except
+        return None
+    for key, value in pairs:
+        if key == name:
+            return value if isinstance(value, str) else value.decode()
+    return None
+
+
 def from_rpc_error(error: grpc.RpcError) -> ReluServeError:
     """The exception for a grpc.RpcError (sync or grpc.aio)."""
     # grpc.RpcError declares neither; every raised one has both.
-    return make_error(error.code(), error.details())  # type: ignore
+    result = make_error(error.code(), error.details())  # type: ignore
+    result.traceparent = _trailer(error, "traceparent")
+    result.request_id = _trailer(error, "x-request-id")
+    return result

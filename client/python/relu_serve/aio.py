@@ -18,7 +18,8 @@ import numpy as np
 from relu_serve import _channel
 from relu_serve._client import (APPLY_RELU, HEALTH_CHECK, RELU_SERVICE,
                                 _CLIENT_DOC_OPTIONS, ChannelSettings,
-                                ServingStatus, finish_apply, prepare_apply)
+                                ServingStatus, finish_apply, prepare_apply,
+                                trace_metadata)
 from relu_serve._errors import from_rpc_error
 from relu_serve._proto import health_pb2
 
@@ -80,16 +81,20 @@ class Client:
 
     async def apply(self, x: Any, max_value: Optional[float] = None,
                     negative_slope: float = 0.0, threshold: float = 0.0, *,
-                    dtype: Any = None, deadline: Optional[float] = None
-                    ) -> np.ndarray:
+                    dtype: Any = None, deadline: Optional[float] = None,
+                    traceparent: Optional[str] = None,
+                    tracestate: Optional[str] = None,
+                    request_id: Optional[str] = None) -> np.ndarray:
         """As relu_serve.Client.apply: tf.keras.layers.ReLU(max_value,
-        negative_slope, threshold)(x) in x's dtype, bit for bit; raises
-        InvalidArgumentError (also a ValueError) or ReluServeError."""
+        negative_slope, threshold)(x) in x's dtype, bit for bit, sending the
+        trace headers given; raises InvalidArgumentError (also a ValueError)
+        or ReluServeError."""
         prepared = prepare_apply(x, max_value, negative_slope, threshold,
                                  dtype)
         try:
-            payload = await self._apply(prepared.payload,
-                                        timeout=self._timeout(deadline))
+            payload = await self._apply(
+                prepared.payload, timeout=self._timeout(deadline),
+                metadata=trace_metadata(traceparent, tracestate, request_id))
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
         return finish_apply(prepared, payload)

@@ -20,7 +20,7 @@ import numpy as np
 from relu_serve import _channel, _dtypes, _wire
 from relu_serve._client import (_CLIENT_DOC_OPTIONS, ChannelSettings,
                                 malformed, method_path, prepare_tensor,
-                                to_array)
+                                to_array, trace_metadata)
 from relu_serve._errors import from_rpc_error
 from relu_serve._proto import grpc_service_pb2 as pb
 
@@ -76,10 +76,14 @@ class Client:
     def apply(self, x: Any, max_value: Optional[float] = None,
               negative_slope: float = 0.0, threshold: float = 0.0, *,
               dtype: Any = None, deadline: Optional[float] = None,
-              request_id: str = "") -> np.ndarray:
+              request_id: str = "", traceparent: Optional[str] = None,
+              tracestate: Optional[str] = None) -> np.ndarray:
         """ModelInfer of `x` with the layer's arguments as parameters: the
         same contract as relu_serve.Client.apply (x's dtype and shape back,
-        one copy each way; InvalidArgumentError / ReluServeError)."""
+        one copy each way; InvalidArgumentError / ReluServeError).
+        `request_id` is the protocol's request id (ModelInferRequest.id);
+        `traceparent` and `tracestate` are sent as W3C Trace Context
+        metadata."""
         wire, chosen = prepare_tensor(x, dtype)
         request = pb.ModelInferRequest(model_name=self.model,
                                        model_version=self.version,
@@ -93,8 +97,10 @@ class Client:
             if value != 0.0:  # NaN too, for the server to refuse
                 request.parameters[name].double_param = float(value)
         try:
-            payload = self._infer(_wire.encode_infer_request(request, wire),
-                                  timeout=self._timeout(deadline))
+            payload = self._infer(
+                _wire.encode_infer_request(request, wire),
+                timeout=self._timeout(deadline),
+                metadata=trace_metadata(traceparent, tracestate, None))
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
         try:

@@ -1,0 +1,96 @@
+#include "server/service/trace_context.h"
+
+#include <cstdint>
+#include <random>
+
+namespace relu::service {
+namespace {
+
+bool IsLowerHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool AllZero(std::string_view s) {
+  return s.find_first_not_of('0') == std::string_view::npos;
+}
+
+}  // namespace
+
+bool ParseTraceparent(std::string_view value, Traceparent* out) {
+  // version "-" trace-id "-" parent-id "-" flags: 2+1+32+1+16+1+2 = 55.
+  constexpr size_t kLength = 55;
+  if (value.size() < kLength) return false;
+  const std::string_view version = value.substr(0, 2);
+  if (!IsLowerHex(version) || version == "ff") return false;
+  // Version 00 is exactly 55 characters; a later version may add fields,
+  // each after a '-'.
+  if (version == "00" ? value.size() != kLength
+                      : value.size() > kLength && value[kLength] != '-') {
+    return false;
+  }
+  if (value[2] != '-' || value[35] != '-' || value[52] != '-') return false;
+  const std::string_view trace_id = value.substr(3, 32);
+  const std::string_view parent_id = value.substr(36, 16);
+  const std::string_view flags = value.substr(53, 2);
+  if (!IsLowerHex(trace_id) || AllZero(trace_id) || !IsLowerHex(parent_id) ||
+      AllZero(parent_id) || !IsLowerHex(flags)) {
+    return false;
+  }
+  out->trace_id = std::string(trace_id);
+  out->parent_id = std::string(parent_id);
+  out->flags = std::string(flags);
+  return true;
+}
+
+std::string RandomHexId(size_t bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  thread_local std::mt19937_64 random([] {
+    std::random_device device;
+    std::seed_seq seed{device(), device(), device(), device()};
+    return std::mt19937_64(seed);
+  }());
+  std::string id(2 * bytes, '0');
+  do {
+    uint64_t bits = 0;
+    for (size_t i = 0; i < id.size(); ++i) {
+      if (i % 16 == 0) bits = random();
+      id[i] = kHex[bits & 0xf];
+      bits >>= 4;
+    }
+  } while (AllZero(id));
+  return id;
+}
+
+TraceContext TraceContext::FromHeaders(std::string_view traceparent,
+                                       std::string_view tracestate,
+                                       std::string_view request_id) {
+  TraceContext context;
+  Traceparent parsed;
+  if (!traceparent.empty() && ParseTraceparent(traceparent, &parsed)) {
+    context.trace_id = std::move(parsed.trace_id);
+    context.parent_id = std::move(parsed.parent_id);
+    // Version 00 defines one flag (sampled); the others are passed as 0.
+    context.flags = (std::stoi(parsed.flags, nullptr, 16) & 1) ? "01" : "00";
+    if (tracestate.size() <= kMaxTracestateBytes) {
+      context.tracestate = std::string(tracestate);
+    }
+  } else {
+    context.trace_id = RandomHexId(16);
+  }
+  context.span_id = RandomHexId(8);
+  bool usable = !request_id.empty() && request_id.size() <= kMaxRequestIdBytes;
+  for (char c : request_id) {
+    if (c < 0x20 || c > 0x7e) usable = false;
+  }
+  context.request_id = usable ? std::string(request_id) : context.trace_id;
+  return context;
+}
+
+std::string TraceContext::ResponseTraceparent() const {
+  return "00-" + trace_id + "-" + span_id + "-" + flags;
+}
+
+}  // namespace relu::service

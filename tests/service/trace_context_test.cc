@@ -1,0 +1,128 @@
+// W3C traceparent parsing and the ids a call gets (trace_context.h).
+#include "server/service/trace_context.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace relu::service {
+namespace {
+
+constexpr char kTraceId[] = "4bf92f3577b34da6a3ce929d0e0e4736";
+constexpr char kParentId[] = "00f067aa0ba902b7";
+constexpr char kValid[] =
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+bool IsLowerHex(const std::string& s, size_t length) {
+  return s.size() == length &&
+         s.find_first_not_of("0123456789abcdef") == std::string::npos &&
+         s.find_first_not_of('0') != std::string::npos;
+}
+
+TEST(TraceparentTest, ParsesTheSpecExample) {
+  Traceparent parsed;
+  ASSERT_TRUE(ParseTraceparent(kValid, &parsed));
+  EXPECT_EQ(parsed.trace_id, kTraceId);
+  EXPECT_EQ(parsed.parent_id, kParentId);
+  EXPECT_EQ(parsed.flags, "01");
+}
+
+TEST(TraceparentTest, AcceptsAFutureVersionWithMoreFields) {
+  Traceparent parsed;
+  EXPECT_TRUE(ParseTraceparent(
+      "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-next",
+      &parsed));
+  EXPECT_EQ(parsed.trace_id, kTraceId);
+  EXPECT_TRUE(ParseTraceparent(
+      "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", &parsed));
+}
+
+TEST(TraceparentTest, RejectsWhatTheSpecRejects) {
+  for (const char* bad : {
+           "",
+           "00",
+           // version ff, upper-case hex, non-hex version
+           "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+           "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+           "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+           // all-zero trace id and parent id
+           "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+           // lengths and separators
+           "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01",
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+           "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+           // version 00 has exactly four fields
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+           // a future version's extra data starts with '-'
+           "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+       }) {
+    Traceparent parsed;
+    EXPECT_FALSE(ParseTraceparent(bad, &parsed)) << bad;
+  }
+}
+
+TEST(TraceContextTest, KeepsTheCallersTraceWithASpanOfItsOwn) {
+  const TraceContext context =
+      TraceContext::FromHeaders(kValid, "vendor=value", "req-1");
+  EXPECT_EQ(context.trace_id, kTraceId);
+  EXPECT_EQ(context.parent_id, kParentId);
+  EXPECT_EQ(context.flags, "01");
+  EXPECT_EQ(context.tracestate, "vendor=value");
+  EXPECT_EQ(context.request_id, "req-1");
+  EXPECT_TRUE(IsLowerHex(context.span_id, 16));
+  EXPECT_NE(context.span_id, kParentId);
+  EXPECT_EQ(context.ResponseTraceparent(),
+            std::string("00-") + kTraceId + "-" + context.span_id + "-01");
+}
+
+TEST(TraceContextTest, StartsATraceWhenThereIsNoneOrItIsInvalid) {
+  for (const char* traceparent :
+       {"", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"}) {
+    const TraceContext context =
+        TraceContext::FromHeaders(traceparent, "vendor=value", "");
+    EXPECT_TRUE(IsLowerHex(context.trace_id, 32)) << context.trace_id;
+    EXPECT_TRUE(context.parent_id.empty());
+    EXPECT_EQ(context.flags, "00");
+    EXPECT_TRUE(context.tracestate.empty());  // dropped with the traceparent
+    EXPECT_EQ(context.request_id, context.trace_id);
+  }
+  EXPECT_NE(TraceContext::FromHeaders("", "", "").trace_id,
+            TraceContext::FromHeaders("", "", "").trace_id);
+}
+
+TEST(TraceContextTest, OnlyTheSampledFlagIsKept) {
+  EXPECT_EQ(
+      TraceContext::FromHeaders(
+          "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff", "", "")
+          .flags,
+      "01");
+  EXPECT_EQ(
+      TraceContext::FromHeaders(
+          "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-fe", "", "")
+          .flags,
+      "00");
+}
+
+TEST(TraceContextTest, ReplacesUnusableRequestIds) {
+  EXPECT_EQ(TraceContext::FromHeaders("", "", "a \"quoted\\\" id").request_id,
+            "a \"quoted\\\" id");
+  for (const std::string& bad :
+       {std::string(kMaxRequestIdBytes + 1, 'x'), std::string("tab\there"),
+        std::string("bytes\xff")}) {
+    const TraceContext context = TraceContext::FromHeaders("", "", bad);
+    EXPECT_EQ(context.request_id, context.trace_id) << bad;
+  }
+}
+
+TEST(TraceContextTest, DropsAnOversizedTracestate) {
+  EXPECT_TRUE(TraceContext::FromHeaders(
+                  kValid, std::string(kMaxTracestateBytes + 1, 'x'), "")
+                  .tracestate.empty());
+}
+
+}  // namespace
+}  // namespace relu::service
