@@ -22,6 +22,7 @@ declare -A ARGV=(
   [relu-nobatch]="$RELU --max-batch-requests 1"
   [relu-1thread]="$RELU --kernel-threads 1"
   [relu-noinline]="$RELU --inline-when-idle=false"
+  [relu-nosmall]="$RELU --inline-max-elements 0"
 )
 for name in ${SERVERS:-echo relu relu-nobatch relu-1thread}; do  # one at a time
   log=$OUT/$name.log
