@@ -42,8 +42,11 @@ struct ValidatedInfer {
 // against the data (ApplyReLU's messages, naming "inputs[0].shape" and
 // "raw_input_contents[0]" or "inputs[0].contents.fp32_contents"). Every
 // failure but the model's is INVALID_ARGUMENT, naming the field.
+// `data_field`, when not null, names the raw data in the messages instead of
+// "raw_input_contents[0]" (the HTTP front door's "inputs[0].data").
 absl::StatusOr<ValidatedInfer> ValidateInferRequest(
-    const inference::ModelInferRequest& request);
+    const inference::ModelInferRequest& request,
+    const char* data_field = nullptr);
 
 // NOT_FOUND unless `name` and `version` ("" or "1") name the served model.
 absl::Status CheckModel(const std::string& name, const std::string& version);
