@@ -284,7 +284,7 @@ def main():
     cli = os.path.join(b, "client", "relu-cli")
     any_port = ["--grpc-address", "127.0.0.1:0"]
     relu = [os.path.join(b, "server", "relu-server")] + any_port + [
-        "--metrics-address", "off"]
+        "--metrics-address", "off", "--http-address", "off"]
     argv = {
         "echo": [os.path.join(b, "bench", "echo", "relu_echo_server")] +
                 any_port,

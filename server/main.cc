@@ -56,8 +56,7 @@ int main(int argc, char** argv) {
     spdlog::info("metrics listening on {}", server.metrics_address());
   }
   if (!server.http_address().empty()) {
-    spdlog::info("HTTP (Open Inference Protocol REST) listening on {}",
-                 server.http_address());
+    spdlog::info("HTTP listening on {}", server.http_address());
   }
   // Last: tests and scripts take this line to mean "ready".
   spdlog::info("gRPC listening on {}", server.grpc_address());
