@@ -1,13 +1,18 @@
 #include "server/service/http_service.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <dirent.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string_view>
@@ -359,6 +364,65 @@ int HttpFrontDoor::Handle(mg_connection* conn, void* self) {
 
 namespace {
 
+// The port of a TCP socket address, or -1.
+int PortOf(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
+  }
+  if (address.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
+  }
+  return -1;
+}
+
+// Stops reading the request's connection: after a handler returns, civetweb
+// reads and discards whatever is left of the body, so a refused body over
+// the limit would be read to its end. civetweb does not expose the socket:
+// it is found among the process's descriptors by its two ports, and its
+// read side shut, so the discard ends and civetweb closes the connection.
+void StopReading(mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  while (const dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) continue;
+    struct stat st {};
+    if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+      continue;
+    }
+    sockaddr_storage local{};
+    sockaddr_storage peer{};
+    socklen_t local_size = sizeof local;
+    socklen_t peer_size = sizeof peer;
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local),
+                    &local_size) != 0 ||
+        getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer),
+                    &peer_size) != 0) {
+      continue;
+    }
+    if (PortOf(local) != info->server_port ||
+        PortOf(peer) != info->remote_port) {
+      continue;
+    }
+    char host[INET6_ADDRSTRLEN] = {};
+    const void* raw =
+        peer.ss_family == AF_INET
+            ? static_cast<const void*>(
+                  &reinterpret_cast<const sockaddr_in&>(peer).sin_addr)
+            : static_cast<const void*>(
+                  &reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr);
+    if (inet_ntop(peer.ss_family, raw, host, sizeof host) == nullptr ||
+        std::strcmp(host, info->remote_addr) != 0) {
+      continue;
+    }
+    shutdown(static_cast<int>(fd), SHUT_RD);
+    break;
+  }
+  closedir(dir);
+}
+
 // Whether the request has a body (one that is not read when refused).
 bool HasBody(mg_connection* conn) {
   return mg_get_request_info(conn)->content_length > 0 ||
@@ -376,6 +440,8 @@ int Send(mg_connection* conn, const Answer& a, const std::string& cors) {
   if (mg_write(conn, head.data(), head.size()) > 0 && !a.tail.empty()) {
     mg_write(conn, a.tail.data(), a.tail.size());
   }
+  // The rest of a refused body is not read.
+  if (a.close) StopReading(conn);
   return a.status;
 }
 
