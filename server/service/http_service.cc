@@ -317,19 +317,14 @@ absl::Status HttpFrontDoor::Start() {
   InitCivetweb();
   const std::string threads = std::to_string(options_.threads);
   const std::string timeout = std::to_string(options_.timeout_ms);
-  const char* config[] = {"listening_ports",
-                          address.c_str(),
-                          "num_threads",
-                          threads.c_str(),
-                          "enable_keep_alive",
-                          "yes",
-                          "keep_alive_timeout_ms",
-                          timeout.c_str(),
-                          "request_timeout_ms",
-                          timeout.c_str(),
-                          "tcp_nodelay",
-                          "1",
-                          nullptr};
+  const char* config[] = {
+      "listening_ports", address.c_str(), "num_threads", threads.c_str(),
+      "enable_keep_alive", "yes", "keep_alive_timeout_ms", timeout.c_str(),
+      "request_timeout_ms", timeout.c_str(), "tcp_nodelay", "1",
+      // civetweb answers CORS preflights itself, for any
+      // origin, unless these are empty: Serve() does.
+      "access_control_allow_origin", "", "access_control_allow_methods", "",
+      "access_control_allow_headers", "", nullptr};
   mg_callbacks callbacks{};
   callbacks.log_message = DropLogMessage;
   mg_init_data init{};
