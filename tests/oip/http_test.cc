@@ -611,6 +611,43 @@ TEST(HttpServerTest, OffMeansNoListener) {
   EXPECT_THAT(server->log(), ::testing::Not(HasSubstr("HTTP listening")));
 }
 
+// A full queue answers 429 with Retry-After. The queue holds one call, and a
+// batch of two waits up to 10 s to fill: the first call waits in the queue
+// (seen in relu_queue_requests), the second is refused; SIGTERM then runs
+// the first (the drain answers every accepted call).
+TEST(HttpServerTest, FullQueueIs429WithRetryAfter) {
+  auto server = ServerProcess::Start(
+      {"--max-queue-requests=1", "--max-batch-requests=2",
+       "--max-batch-delay-us=10000000", "--inline-when-idle=false"});
+  ASSERT_NE(server, nullptr);
+  const int port = server->http_port();
+  Reply first;
+  std::thread waiting([&] {
+    Conn conn(port);
+    conn.Send(Post(kInfer, kGood));
+    first = conn.Read();
+  });
+  while (true) {
+    auto scrape = testing::HttpRequest(server->metrics_port(), "/metrics");
+    ASSERT_TRUE(scrape.ok());
+    if (scrape->body.find("\nrelu_queue_requests 1\n") != std::string::npos) {
+      break;
+    }
+    std::this_thread::yield();
+  }
+  Conn conn(port);
+  conn.Send(Post(kInfer, kGood));
+  Reply r = conn.Read();
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_THAT(r.headers, HasSubstr("retry-after: 1"));
+  EXPECT_THAT(r.body, HasSubstr("{\"error\":"));
+  server->Signal(SIGTERM);
+  waiting.join();
+  EXPECT_EQ(first.status, 200) << first.body;
+  EXPECT_THAT(first.body, HasSubstr(kGoodData));
+  EXPECT_EQ(server->Wait(), 0);
+}
+
 // SIGTERM while clients call over HTTP: every call answered is right (200
 // with its data, or 503 once draining), and the server exits 0, which it
 // does only when no accepted call was cut.
