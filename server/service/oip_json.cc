@@ -74,6 +74,31 @@ class Parser {
   }
 
   // The elements of `array` (a kArray value this parser's text came from).
+  // Calls `visit(i, item)` for each element of the array, in order, with
+  // one value reused (so a large array costs no allocation per element).
+  template <typename Visit>
+  absl::Status VisitItems(Visit visit) {
+    SkipSpace();
+    ++pos_;  // '['
+    SkipSpace();
+    if (Peek() == ']') return absl::OkStatus();
+    JsonValue item;
+    for (size_t i = 0;; ++i) {
+      item.kind = JsonValue::Kind::kNull;
+      item.members.clear();
+      item.string.clear();
+      if (absl::Status st = Value(&item, 1, true); !st.ok()) return st;
+      if (absl::Status st = visit(i, item); !st.ok()) return st;
+      SkipSpace();
+      if (Peek() == ',') {
+        ++pos_;
+        continue;
+      }
+      if (Peek() == ']') return absl::OkStatus();
+      return Error("expected ',' or ']'");
+    }
+  }
+
   absl::Status Items(std::vector<JsonValue>* items) {
     SkipSpace();
     ++pos_;  // '['
@@ -468,84 +493,110 @@ void StoreNumber(std::string_view token, kernel::DType dtype, char* out) {
 }
 
 // Reads the "data" of inputs[0] into `out` as `dtype`: flat in row-major
-// order, or nested exactly as `shape` (when every dimension is >= 0).
+// order, or nested exactly as `shape` (when every dimension is >= 0). The
+// arrays are walked in place: no value is kept per number.
 class DataReader {
  public:
   DataReader(std::string_view body, kernel::DType dtype,
              const std::vector<int64_t>& shape, std::string* out)
-      : body_(body), dtype_(dtype), shape_(shape), out_(out) {
+      : body_(body),
+        dtype_(dtype),
+        size_(kernel::ElementSize(dtype)),
+        shape_(shape),
+        out_(out) {
     shape_checked_ = std::all_of(shape.begin(), shape.end(),
                                  [](int64_t d) { return d >= 0; }) &&
                      shape.size() <= kMaxTensorRank;
   }
 
   absl::Status Read(const JsonValue& data) {
-    std::vector<JsonValue> items;
-    if (absl::Status st = ItemsOf(data, body_, &items); !st.ok()) return st;
-    const bool nested =
-        !items.empty() && items[0].kind == JsonValue::Kind::kArray;
-    if (!nested) return Flat(items, "inputs[0].data");
-    return Nested(items, 0, "inputs[0].data");
+    // Nested when the first element is an array.
+    bool nested = false;
+    Parser first(data.text, Offset(data));
+    absl::Status st =
+        first.VisitItems([&nested](size_t i, const JsonValue& item) {
+          if (i == 0) nested = item.kind == JsonValue::Kind::kArray;
+          // Stop after the first element.
+          return absl::CancelledError();
+        });
+    if (!st.ok() && st.code() != absl::StatusCode::kCancelled) return st;
+    if (shape_checked_) {
+      size_t elements = 1;
+      for (int64_t d : shape_) {
+        if (d != 0 && elements > (size_t{1} << 40) / static_cast<size_t>(d)) {
+          elements = 0;  // too large to reserve; ValidateTensorSize says
+          break;
+        }
+        elements *= static_cast<size_t>(d);
+      }
+      if (elements <= body_.size()) {
+        out_->reserve(elements * size_);
+      }
+    }
+    return Walk(data, 0, nested, "inputs[0].data");
   }
 
  private:
-  absl::Status Flat(const std::vector<JsonValue>& items,
-                    const std::string& field) {
-    const size_t size = kernel::ElementSize(dtype_);
-    const size_t at = out_->size();
-    out_->resize(at + items.size() * size);
-    for (size_t i = 0; i < items.size(); ++i) {
-      if (items[i].kind != JsonValue::Kind::kNumber) {
-        return WrongType(absl::StrCat(field, "[", i, "]"), items[i],
-                         "numbers (or NaN, Infinity, -Infinity)");
-      }
-      StoreNumber(items[i].text, dtype_, out_->data() + at + i * size);
-    }
-    return absl::OkStatus();
+  size_t Offset(const JsonValue& array) const {
+    return static_cast<size_t>(array.text.data() - body_.data());
   }
 
-  absl::Status Nested(const std::vector<JsonValue>& items, size_t depth,
-                      const std::string& field) {
-    if (shape_checked_) {
-      if (depth >= shape_.size()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            field, " is an array, nested deeper than inputs[0].shape ",
-            ShapeText(shape_), " (", shape_.size(), " dimensions)"));
-      }
-      if (items.size() != static_cast<size_t>(shape_[depth])) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(field, " has ", items.size(),
-                         " elements; inputs[0].shape ", ShapeText(shape_),
-                         " says ", shape_[depth], " at dimension ", depth));
-      }
-    }
+  // The array `array` at `depth`: numbers when it is a leaf (flat data, or
+  // the last dimension of nested data), else arrays.
+  absl::Status Walk(const JsonValue& array, size_t depth, bool nested,
+                    const std::string& field) {
     const bool leaves =
-        shape_checked_
-            ? depth + 1 == shape_.size()
-            : items.empty() || items[0].kind != JsonValue::Kind::kArray;
-    if (leaves) return Flat(items, field);
-    for (size_t i = 0; i < items.size(); ++i) {
+        !nested || (shape_checked_ && depth + 1 == shape_.size());
+    if (nested && shape_checked_ && depth >= shape_.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " is an array, nested deeper than inputs[0].shape ",
+          ShapeText(shape_), " (", shape_.size(), " dimensions)"));
+    }
+    size_t count = 0;
+    Parser parser(array.text, Offset(array));
+    absl::Status st = parser.VisitItems([&](size_t i, const JsonValue& item) {
+      count = i + 1;
+      if (leaves) {
+        if (item.kind != JsonValue::Kind::kNumber) {
+          if (nested && shape_checked_) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(field, "[", i, "] is ", KindName(item.kind),
+                             "; nested data must be nested as inputs[0].shape ",
+                             ShapeText(shape_)));
+          }
+          return WrongType(absl::StrCat(field, "[", i, "]"), item,
+                           "numbers (or NaN, Infinity, -Infinity)");
+        }
+        const size_t at = out_->size();
+        out_->resize(at + size_);
+        StoreNumber(item.text, dtype_, out_->data() + at);
+        return absl::OkStatus();
+      }
       const std::string at = absl::StrCat(field, "[", i, "]");
-      if (items[i].kind != JsonValue::Kind::kArray) {
+      if (item.kind != JsonValue::Kind::kArray) {
         if (shape_checked_) {
           return absl::InvalidArgumentError(
-              absl::StrCat(at, " is ", KindName(items[i].kind),
+              absl::StrCat(at, " is ", KindName(item.kind),
                            "; nested data must be nested as inputs[0].shape ",
                            ShapeText(shape_)));
         }
-        return WrongType(at, items[i], "an array");
+        return WrongType(at, item, "an array");
       }
-      std::vector<JsonValue> inner;
-      if (absl::Status st = ItemsOf(items[i], body_, &inner); !st.ok()) {
-        return st;
-      }
-      if (absl::Status st = Nested(inner, depth + 1, at); !st.ok()) return st;
+      return Walk(item, depth + 1, true, at);
+    });
+    if (!st.ok()) return st;
+    if (nested && shape_checked_ &&
+        count != static_cast<size_t>(shape_[depth])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " has ", count, " elements; inputs[0].shape ",
+          ShapeText(shape_), " says ", shape_[depth], " at dimension ", depth));
     }
     return absl::OkStatus();
   }
 
   const std::string_view body_;
   const kernel::DType dtype_;
+  const size_t size_;
   const std::vector<int64_t>& shape_;
   std::string* const out_;
   bool shape_checked_ = false;
