@@ -190,7 +190,19 @@ class HttpCall final : public Call {
     absl::StatusOr<ValidatedInfer> valid = ValidateInferRequest(
         request, binary ? "the binary data of inputs[0]" : "inputs[0].data");
     if (!valid.ok()) return valid.status();
-    if (absl::Status s = ReserveResponse(valid->bytes); !s.ok()) return s;
+    // The tensor, computed in place, and the JSON answer written from it
+    // (at most this many characters a number, with its comma).
+    size_t json_bytes = 0;
+    if (!x.decoded.binary_output) {
+      const size_t per_number =
+          valid->dtype == kernel::DType::kFloat64
+              ? 25
+              : (valid->dtype == kernel::DType::kFloat32 ? 16 : 12);
+      json_bytes = valid->elements * per_number;
+    }
+    if (absl::Status s = ReserveResponse(valid->bytes + json_bytes); !s.ok()) {
+      return s;
+    }
     x.dtype = valid->dtype;
     void* data = request.mutable_raw_input_contents(0)->data();
     segment = {valid->dtype, valid->params, data, data, valid->elements};
