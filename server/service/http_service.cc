@@ -298,7 +298,14 @@ HttpFrontDoor::HttpFrontDoor(HttpOptions options, Admission* admission,
     : options_(std::move(options)),
       admission_(admission),
       calls_(calls),
-      ready_(std::move(ready)) {}
+      ready_(std::move(ready)),
+      cors_headers_(options_.cors_origin.empty()
+                        ? ""
+                        : absl::StrCat("Access-Control-Allow-Origin: ",
+                                       options_.cors_origin,
+                                       "\r\nAccess-Control-Expose-Headers: "
+                                       "Inference-Header-Content-Length\r\n"
+                                       "Vary: Origin\r\n")) {}
 
 HttpFrontDoor::~HttpFrontDoor() { Stop(); }
 
@@ -460,12 +467,7 @@ int HttpFrontDoor::Serve(mg_connection* conn) {
   const char* raw =
       info->local_uri_raw != nullptr ? info->local_uri_raw : info->local_uri;
   const std::string path = raw != nullptr ? raw : "";
-  std::string cors;
-  if (!options_.cors_origin.empty()) {
-    cors = absl::StrCat("Access-Control-Allow-Origin: ", options_.cors_origin,
-                        "\r\nAccess-Control-Expose-Headers: "
-                        "Inference-Header-Content-Length\r\nVary: Origin\r\n");
-  }
+  const std::string& cors = cors_headers_;
 
   std::string model;
   std::string version;
@@ -551,12 +553,7 @@ int HttpFrontDoor::Serve(mg_connection* conn) {
 int HttpFrontDoor::Infer(mg_connection* conn, const std::string& model,
                          const std::string& version) {
   const mg_request_info* info = mg_get_request_info(conn);
-  std::string cors;
-  if (!options_.cors_origin.empty()) {
-    cors = absl::StrCat("Access-Control-Allow-Origin: ", options_.cors_origin,
-                        "\r\nAccess-Control-Expose-Headers: "
-                        "Inference-Header-Content-Length\r\nVary: Origin\r\n");
-  }
+  const std::string& cors = cors_headers_;
   const size_t limit = options_.max_body_bytes;
   auto too_large = [&](const std::string& size) {
     Answer a = ErrorAnswer(

@@ -78,6 +78,8 @@ class HttpFrontDoor {
   Admission* const admission_;
   CallTracker* const calls_;
   const std::function<bool()> ready_;
+  // The CORS header lines every answer carries (empty without an origin).
+  const std::string cors_headers_;
   mg_context* context_ = nullptr;
   int port_ = 0;
 };
