@@ -473,11 +473,11 @@ int HttpFrontDoor::Serve(mg_connection* conn) {
   std::string version;
   const Route route = Parse(path, &model, &version);
   if (route == Route::kNone) {
-    return Send(conn,
-                ErrorAnswer(404, absl::StrCat("no such path: ", path,
-                                              " (the Open Inference "
-                                              "Protocol's paths start /v2)")),
-                cors);
+    Answer a = ErrorAnswer(404, absl::StrCat("no such path: ", path,
+                                             " (the Open Inference "
+                                             "Protocol's paths start /v2)"));
+    a.close = HasBody(conn);  // not read
+    return Send(conn, a, cors);
   }
   const bool post = route == Route::kInfer;
   const char* allowed = post ? "POST, OPTIONS" : "GET, OPTIONS";
