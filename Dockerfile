@@ -1,7 +1,7 @@
 # relu-serve container image: relu-server (the entrypoint) and relu-cli.
 #
 #   docker build -t relu-serve:0.1.0 .
-#   docker run --rm -p 50051:50051 -p 9464:9464 relu-serve:0.1.0
+#   docker run --rm -p 50051:50051 -p 8000:8000 -p 9464:9464 relu-serve:0.1.0
 #   docker run --rm --network host relu-serve:0.1.0 --grpc-address=127.0.0.1:50051
 #
 # Two stages: `builder` has the -dev packages, builds both binaries and runs
@@ -74,7 +74,8 @@ RUN ! ldd /usr/local/bin/relu-server /usr/local/bin/relu-cli | grep 'not found' 
 
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
-EXPOSE 50051 9464
+# gRPC, the Open Inference Protocol over HTTP/REST, metrics.
+EXPOSE 50051 8000 9464
 # Asks the gRPC health service on the port (or Unix socket) RELU_GRPC_ADDRESS names (default
 # 50051). Kubernetes ignores this and uses the manifests' gRPC probes.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \

@@ -36,7 +36,8 @@ DEFAULT_CELLS = "16x1,16x16,262144x1,262144x4,16777216x1"
 def start_server(binary):
     log = tempfile.NamedTemporaryFile(prefix="relu-bench-", delete=False)
     proc = subprocess.Popen([binary, "--grpc-address=127.0.0.1:0",
-                             "--metrics-address=off"], stdout=log,
+                             "--metrics-address=off", "--http-address=off"],
+                            stdout=log,
                             stderr=subprocess.STDOUT)
     while True:
         with open(log.name) as f:

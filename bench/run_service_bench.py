@@ -14,6 +14,14 @@ stime of the server process from /proc/<pid>/stat over the timed run, divided
 by its calls), each also as a ratio to the echo's figure in the same cell.
 Then it checks the targets of issue 9 and prints PASS or MISS for each.
 
+The HTTP rows (--servers ...,http-json,http-bin; relu-server's Open
+Inference Protocol REST front door, issue 14) are driven by h2load --h1
+(Debian's nghttp2-client), a load generator that is not ours: one keep-alive
+connection per concurrent caller, each sending the cell's tensor as JSON
+numbers (http-json) or as binary tensor data with a binary answer
+(http-bin). h2load reports no percentiles: their p50/p99 stay empty; MB/s is
+the request tensor's bytes, as for relu-cli. Their targets are issue 14's.
+
 The load generator shares the machine's cores with the servers: figures are
 for comparison within one run, not absolute capacity.
 """
@@ -22,7 +30,9 @@ import argparse
 import json
 import os
 import platform
+import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -62,11 +72,14 @@ def cpu_seconds(pid):
 
 
 class Server:
-    """One server process; its port is read from "gRPC listening on H:P"."""
+    """One server process; its port is read from "gRPC listening on H:P"
+    (or "HTTP listening on H:P" for an HTTP row)."""
 
     def __init__(self, name, argv, log_dir):
         self.name = name
         self.argv = argv
+        self.http = name.startswith("http-")
+        self.http_target = None
         self.log_path = os.path.join(log_dir, name + ".log")
         self.proc = None
         self.target = None
@@ -83,6 +96,10 @@ class Server:
                 break
             with open(self.log_path) as f:
                 for line in f:
+                    if "HTTP listening on " in line:
+                        address = line.split("HTTP listening on ")[1].split()[0]
+                        self.http_target = "127.0.0.1:" + address.rsplit(
+                            ":", 1)[1]
                     if "gRPC listening on " in line:
                         address = line.split("gRPC listening on ")[1].split()[0]
                         if address.startswith("unix"):
@@ -148,6 +165,72 @@ def run_cell(cli, server, cell, duration_s, warmup_s, attempts=3):
     }
 
 
+def http_body(elements, binary, work_dir):
+    """The request body file of an HTTP row, and its extra headers."""
+    path = os.path.join(work_dir, "body-%d-%s" % (elements, binary))
+    values = [((i % 13) - 6) * 0.25 for i in range(elements)]
+    headers = []
+    if binary:
+        header = json.dumps({
+            "inputs": [{"name": "input", "shape": [elements],
+                        "datatype": "FP32",
+                        "parameters": {"binary_data_size": elements * 4}}],
+            "parameters": {"binary_data_output": True}}).encode()
+        with open(path, "wb") as f:
+            f.write(header)
+            f.write(struct.pack("<%df" % elements, *values))
+        headers = ["-H", "Inference-Header-Content-Length: %d" % len(header),
+                   "-H", "Content-Type: application/octet-stream"]
+    else:
+        with open(path, "w") as f:
+            json.dump({"inputs": [{"name": "input", "shape": [elements],
+                                   "datatype": "FP32", "data": values}]}, f)
+        headers = ["-H", "Content-Type: application/json"]
+    return path, headers
+
+
+def run_h2load_cell(server, cell, duration_s, warmup_s, work_dir):
+    """One timed h2load --h1 run against an HTTP row's server."""
+    elements, concurrency = cell
+    body, headers = http_body(elements, server.name == "http-bin", work_dir)
+    url = "http://%s/v2/models/relu/infer" % server.http_target
+    argv = (["h2load", "--h1", "-c", str(concurrency), "-m", "1",
+             "-D", "%dms" % (duration_s * 1000), "-d", body] + headers +
+            [url])
+    if warmup_s > 0:
+        argv[1:1] = ["--warm-up-time", "%dms" % (warmup_s * 1000)]
+    cpu_before = cpu_seconds(server.proc.pid)
+    run = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
+    cpu_after = cpu_seconds(server.proc.pid)
+    if run.returncode != 0:
+        raise RuntimeError("h2load failed: %s\n%s" % (" ".join(argv),
+                                                       run.stdout[-2000:]))
+    out = run.stdout
+    seconds = float(re.search(r"finished in ([0-9.]+)s", out).group(1))
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, "
+                     r"(\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, "
+                      r"(\d+) 5xx", out)
+    succeeded = int(done.group(2))
+    errors = {}
+    for label, count in (("failed", done.group(3)), ("errored", done.group(4)),
+                         ("4xx", codes.group(3)), ("5xx", codes.group(4))):
+        if int(count):
+            errors[label] = int(count)
+    return {
+        "calls_per_s": succeeded / seconds if seconds else None,
+        "mb_per_s": (succeeded * elements * 4 / seconds / 1e6
+                     if seconds else None),
+        "p50_us": None,
+        "p99_us": None,
+        "cpu_us_per_call": ((cpu_after - cpu_before) * 1e6 / succeeded
+                            if succeeded else None),
+        "requests": succeeded,
+        "errors": errors,
+        "client_crashes": 0,
+    }
+
+
 def median_run(runs):
     """Each metric's median over `runs` (the lower middle for an even count);
     requests and errors summed."""
@@ -202,6 +285,13 @@ def check_targets(results, cells):
     add("1 MiB x16: MB/s >= 1.0 x echo",
         get("relu", (262144, 16), "mb_per_s"),
         get("echo", (262144, 16), "mb_per_s"), 1.0, ">=")
+    # Issue 14: HTTP against gRPC ApplyReLU (relu), same run.
+    add("http-bin 1 MiB x16: MB/s >= 0.8 x relu",
+        get("http-bin", (262144, 16), "mb_per_s"),
+        get("relu", (262144, 16), "mb_per_s"), 0.8, ">=")
+    add("http-json 16 el x256: calls/s >= 0.5 x relu",
+        get("http-json", (16, 256), "calls_per_s"),
+        get("relu", (16, 256), "calls_per_s"), 0.5, ">=")
     add("64 MiB x1: MB/s >= 1.0 x echo",
         get("relu", (16777216, 1), "mb_per_s"),
         get("echo", (16777216, 1), "mb_per_s"), 1.0, ">=")
@@ -279,7 +369,9 @@ def main():
                         help="which servers (echo is always run: the floor); "
                              "relu-noinline adds relu-server "
                              "--inline-when-idle=false, relu-unix relu-server "
-                             "on a Unix socket")
+                             "on a Unix socket; http-json and "
+                             "http-bin add relu-server's HTTP front door "
+                             "driven by h2load --h1")
     args = parser.parse_args()
 
     # SIGTERM unwinds like Ctrl-C, so the servers are stopped.
@@ -289,7 +381,8 @@ def main():
     cli = os.path.join(b, "client", "relu-cli")
     any_port = ["--grpc-address", "127.0.0.1:0"]
     server = os.path.join(b, "server", "relu-server")
-    relu = [server] + any_port + ["--metrics-address", "off"]
+    relu = [server] + any_port + ["--metrics-address", "off",
+                                  "--http-address", "off"]
     socket_path = "/tmp/relu-service-bench-%d.sock" % os.getpid()
     request_log = os.path.join(tempfile.gettempdir(),
                                "relu-bench-requests-%d.log" % os.getpid())
@@ -302,12 +395,17 @@ def main():
         "relu-noinline": relu + ["--inline-when-idle=false"],
         # Same-host callers over a Unix socket, opt-in: --servers ...,relu-unix
         "relu-unix": [server, "--grpc-address", "unix:" + socket_path,
-                      "--metrics-address", "off"],
+                      "--metrics-address", "off", "--http-address", "off"],
         # The request log's cost, opt-in: --servers relu-log-off,relu-log-all
         # (every call logged, to a file on disk).
         "relu-log-off": relu + ["--request-log=off"],
         "relu-log-all": relu + ["--request-log=all", "--request-log-file",
                                 request_log],
+        # The HTTP front door (issue 14), opt-in: a keep-alive connection
+        # holds one of civetweb's threads, so there are more threads than
+        # the largest concurrency.
+        "http-json": relu[:-1] + ["127.0.0.1:0", "--http-threads", "512"],
+        "http-bin": relu[:-1] + ["127.0.0.1:0", "--http-threads", "512"],
         "python": ["/usr/bin/python3",
                    os.path.join(here, "python", "relu_server.py"),
                    "--stubs-dir", os.path.join(b, "bench", "python", "gen")] +
@@ -338,9 +436,13 @@ def main():
                         print("# %s: %s (run %d of %d)" %
                               (cell_name(cell), s.name, rep + 1, args.repeat),
                               file=sys.stderr, flush=True)
-                        runs[s.name].append(run_cell(
-                            cli, s, cell, args.duration,
-                            args.warmup if rep == 0 else 0))
+                        warmup = args.warmup if rep == 0 else 0
+                        if s.http:
+                            runs[s.name].append(run_h2load_cell(
+                                s, cell, args.duration, warmup, logs))
+                        else:
+                            runs[s.name].append(run_cell(
+                                cli, s, cell, args.duration, warmup))
                 results[cell_name(cell)] = {
                     name: median_run(r) for name, r in runs.items()}
         finally:

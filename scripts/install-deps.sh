@@ -17,6 +17,8 @@ PACKAGES=(
   libtbb-dev libspdlog-dev libcli11-dev prometheus-cpp-dev libcivetweb-dev civetweb
   # Tests and benchmarks (oneDNN is the kernel benchmark's peer).
   libgtest-dev libgmock-dev libbenchmark-dev libdnnl-dev nlohmann-json3-dev
+  # The service benchmark's HTTP rows: h2load, a load generator that is not ours.
+  nghttp2-client
   # Debian's oneDNN CMake package requires OpenCL (built with the OCL GPU runtime).
   ocl-icd-opencl-dev
   # Test tools: a real Prometheus, TLS material, process inspection, Python peers.

@@ -20,7 +20,7 @@ trap relu_cleanup EXIT
 relu_start_server() {
   local binary=$1
   shift
-  "$binary" --grpc-address=127.0.0.1:0 --metrics-address=off --log-level=info \
+  "$binary" --grpc-address=127.0.0.1:0 --metrics-address=off --http-address=off --log-level=info \
     "$@" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   PORT=

@@ -55,6 +55,9 @@ int main(int argc, char** argv) {
   if (!server.metrics_address().empty()) {
     spdlog::info("metrics listening on {}", server.metrics_address());
   }
+  if (!server.http_address().empty()) {
+    spdlog::info("HTTP listening on {}", server.http_address());
+  }
   // Last: tests and scripts take this line to mean "ready".
   spdlog::info("gRPC listening on {}", server.grpc_address());
 

@@ -46,6 +46,8 @@ const char* MethodName(Method method) {
       return "ApplyReLU";
     case Method::kModelInfer:
       return "ModelInfer";
+    case Method::kHttpInfer:
+      return "HttpInfer";
   }
   return "unknown";
 }

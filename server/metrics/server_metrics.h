@@ -41,13 +41,14 @@
 
 namespace relu::metrics {
 
-// The RPC a request came in on (label `method`).
-enum class Method { kApplyReLU, kModelInfer };
-inline constexpr int kNumMethods = 2;
+// The front door and call a request came in on (label `method`): the gRPC
+// methods, and the Open Inference Protocol's REST infer over HTTP.
+enum class Method { kApplyReLU, kModelInfer, kHttpInfer };
+inline constexpr int kNumMethods = 3;
 // gRPC status codes 0 (OK) .. 16 (UNAUTHENTICATED).
 inline constexpr int kNumStatusCodes = 17;
 
-// "ApplyReLU", "ModelInfer".
+// "ApplyReLU", "ModelInfer", "HttpInfer".
 const char* MethodName(Method method);
 // The status code's name as gRPC spells it ("OK", "INVALID_ARGUMENT", ...)
 // for 0..16; "UNKNOWN" for any other value (as gRPC maps unknown codes).

@@ -79,12 +79,17 @@ class Call : public batching::BatchTask {
   void MarkAnswered() {
     if (tracked_ != nullptr) tracked_->MarkAnswered();
   }
+  // For Decode(): the deadline the request itself carries (an HTTP request's
+  // "timeout" parameter), when the protocol has none outside it.
+  void set_deadline(std::chrono::system_clock::time_point deadline) {
+    deadline_ = deadline;
+  }
 
  private:
   friend class Admission;
 
   const metrics::Method method_;
-  const std::chrono::system_clock::time_point deadline_;
+  std::chrono::system_clock::time_point deadline_;
   CallTracker::Call* const tracked_;
   TraceContext trace_;
   const char* front_door_ = "";

@@ -157,7 +157,8 @@ const char* OipDatatype(kernel::DType dtype) {
 }
 
 absl::StatusOr<ValidatedInfer> ValidateInferRequest(
-    const ModelInferRequest& request, std::optional<size_t> raw_input_bytes) {
+    const ModelInferRequest& request, const char* data_field,
+    std::optional<size_t> raw_input_bytes) {
   if (absl::Status s =
           CheckModel(request.model_name(), request.model_version());
       !s.ok()) {
@@ -232,7 +233,7 @@ absl::StatusOr<ValidatedInfer> ValidateInferRequest(
           absl::StrJoin(set, ", "), " set together with raw_input_contents; ",
           "send the data in one of them"));
     }
-    names.data = "raw_input_contents[0]";
+    names.data = data_field != nullptr ? data_field : "raw_input_contents[0]";
     data_bytes = raw_input_bytes.value_or(request.raw_input_contents(0).size());
   } else {
     const char* typed = nullptr;

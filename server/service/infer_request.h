@@ -43,11 +43,14 @@ struct ValidatedInfer {
 // against the data (ApplyReLU's messages, naming "inputs[0].shape" and
 // "raw_input_contents[0]" or "inputs[0].contents.fp32_contents"). Every
 // failure but the model's is INVALID_ARGUMENT, naming the field.
+// `data_field`, when not null, names the raw data in the messages instead of
+// "raw_input_contents[0]" (the HTTP front door's "inputs[0].data").
 // `raw_input_bytes`, when given, is raw_input_contents[0]'s size, for a
 // request whose raw_input_contents were split off on the wire (left empty
 // in `request`, SplitBytesField).
 absl::StatusOr<ValidatedInfer> ValidateInferRequest(
     const inference::ModelInferRequest& request,
+    const char* data_field = nullptr,
     std::optional<size_t> raw_input_bytes = std::nullopt);
 
 // NOT_FOUND unless `name` and `version` ("" or "1") name the served model.

@@ -140,7 +140,7 @@ void InferCall::Respond(const absl::Status& status) {
 absl::Status InferCall::Decode() {
   if (absl::Status parsed = Parse(); !parsed.ok()) return parsed;
   absl::StatusOr<ValidatedInfer> valid = ValidateInferRequest(
-      request_,
+      request_, nullptr,
       one_pass_ ? std::optional<size_t>(split_.sizes[0]) : std::nullopt);
   if (!valid.ok()) return valid.status();
   // The response's data: written by the kernel (one pass), or serialized

@@ -33,6 +33,7 @@
 #include "server/metrics/server_metrics.h"
 #include "server/service/admission.h"
 #include "server/service/call_tracker.h"
+#include "server/service/http_service.h"
 #include "server/service/inference_service.h"
 #include "server/service/listener.h"
 #include "server/service/relu_service.h"
@@ -282,6 +283,8 @@ struct ReluServer::Impl {
   size_t file_limit = 0;
   // Gives freed heap pages back to the system once the server is idle.
   std::unique_ptr<MemoryTrimmer> trimmer;
+  // The HTTP front door (null when off). Last, so that it stops first.
+  std::unique_ptr<HttpFrontDoor> http_door;
 
   bool Ready() const {
     return ready.load() && (!listener || listener->accepting()) &&
@@ -301,6 +304,7 @@ ReluServer::~ReluServer() {
     // calls still exist, then cut the rest.
     impl_->calls.StartDraining();
     impl_->scheduler.Drain(0);
+    if (impl_->http_door) impl_->http_door->Stop();
     if (impl_->listener) impl_->listener->Stop();
     impl_->server->Shutdown(std::chrono::system_clock::now());
   }
@@ -415,6 +419,22 @@ absl::Status ReluServer::Start() {
   health->SetServingStatus(kServiceName, true);
   health->SetServingStatus(kInferenceServiceName, true);
   health->SetServingStatus(true);
+  if (o.http_address != "off") {
+    HttpOptions http;
+    http.address = o.http_address;
+    http.max_body_bytes = o.max_message_bytes;
+    http.timeout_ms = o.http_timeout_s * 1000;
+    http.threads = o.http_threads;
+    http.cors_origin = o.http_cors_origin;
+    http.server_version = RELU_VERSION;
+    impl_->http_door = std::make_unique<HttpFrontDoor>(
+        std::move(http), &impl_->admission, &impl_->calls,
+        [impl = impl_.get()] { return impl->Ready(); });
+    if (absl::Status s = impl_->http_door->Start(); !s.ok()) {
+      impl_->http_door.reset();
+      return s;
+    }
+  }
   impl_->trimmer = std::make_unique<MemoryTrimmer>(&impl_->calls);
   impl_->ready = true;
   return absl::OkStatus();
@@ -433,6 +453,13 @@ std::string ReluServer::metrics_address() const {
   const std::string& address = impl_->options.metrics_address;
   return absl::StrCat(address.substr(0, address.rfind(':')), ":",
                       impl_->http->port());
+}
+
+std::string ReluServer::http_address() const {
+  if (!impl_->http_door) return "";
+  const std::string& address = impl_->options.http_address;
+  return absl::StrCat(address.substr(0, address.rfind(':')), ":",
+                      impl_->http_door->port());
 }
 
 std::string ReluServer::kernel_isa() const {
@@ -463,6 +490,8 @@ size_t ReluServer::Drain() {
   impl_->calls.WaitForQuiet(std::chrono::milliseconds(200), deadline);
   // Stop accepting streams (GOAWAY); give calls that raced it a second to be
   // refused, then close the connections that clients keep open.
+  // HTTP: close the connections once the calls in progress are answered.
+  if (impl_->http_door) impl_->http_door->Stop();
   if (impl_->listener) impl_->listener->Stop();
   impl_->server->Shutdown(std::chrono::system_clock::now() +
                           std::chrono::seconds(1));

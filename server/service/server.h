@@ -1,8 +1,9 @@
 // relu-server assembled: the kernel, the batch scheduler, the metrics and
 // their HTTP listener, the admission path with its two gRPC front doors
 // (relu.v1.ReluService and the Open Inference Protocol's
-// inference.GRPCInferenceService), the standard health and reflection
-// services, on one gRPC listener.
+// inference.GRPCInferenceService) and the standard health and reflection
+// services on one gRPC listener, and its HTTP front door (the Open Inference
+// Protocol's REST API) on another.
 #pragma once
 
 #include <memory>
@@ -32,6 +33,9 @@ class ReluServer {
   int grpc_port() const;
   // "host:port" of the metrics HTTP listener; empty when it is off.
   std::string metrics_address() const;
+  // "host:port" of the Open Inference Protocol's HTTP listener (port 0
+  // resolved); empty when it is off.
+  std::string http_address() const;
   // The kernel path in use: "avx512", "avx2" or "scalar".
   std::string kernel_isa() const;
 

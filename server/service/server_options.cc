@@ -30,8 +30,22 @@ void AddServerFlags(CLI::App& app, ServerOptions& o) {
        "permission)");
   flag("metrics-address", o.metrics_address,
        "HTTP address for /metrics, /healthz and /readyz; \"off\" = none");
+  flag("http-address", o.http_address,
+       "HTTP address for the Open Inference Protocol's REST API (/v2/...); "
+       "\"off\" = none");
+  flag("http-threads", o.http_threads,
+       "Threads serving HTTP connections; each open connection holds one")
+      ->check(CLI::Range(1, 4096));
+  flag("http-timeout-s", o.http_timeout_s,
+       "Seconds an HTTP request (headers and body) may take to arrive, and an "
+       "idle keep-alive connection may stay open")
+      ->check(CLI::Range(1, 3600));
+  flag("http-cors-origin", o.http_cors_origin,
+       "Access-Control-Allow-Origin for browser callers of the HTTP API (an "
+       "origin, or *); empty = no CORS headers, OPTIONS refused");
   flag("max-message-bytes", o.max_message_bytes,
-       "Largest gRPC message accepted and sent, bytes")
+       "Largest gRPC message accepted and sent, and largest HTTP request "
+       "body, bytes")
       ->check(CLI::Range(size_t{1024}, size_t{INT32_MAX}));
   flag("keepalive-time-s", o.keepalive_time_s,
        "Seconds between keepalive pings on an idle connection")
@@ -217,6 +231,10 @@ std::string DescribeOptions(const ServerOptions& o) {
   out << "grpc_address=" << o.grpc_address
       << " grpc_socket_mode=" << o.grpc_socket_mode
       << " metrics_address=" << o.metrics_address
+      << " http_address=" << o.http_address
+      << " http_threads=" << o.http_threads
+      << " http_timeout_s=" << o.http_timeout_s
+      << " http_cors_origin=" << o.http_cors_origin
       << " max_message_bytes=" << o.max_message_bytes
       << " keepalive_time_s=" << o.keepalive_time_s
       << " keepalive_timeout_s=" << o.keepalive_timeout_s

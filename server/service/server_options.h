@@ -36,6 +36,16 @@ struct ServerOptions {
   // connection needs write permission). Owner and group by default.
   std::string grpc_socket_mode = "0660";
   std::string metrics_address = "0.0.0.0:9464";  // "off" = no listener
+  // The Open Inference Protocol over HTTP/REST (http_service.h); "off" = no
+  // listener. 8000 is Triton's and KServe's HTTP port.
+  std::string http_address = "0.0.0.0:8000";
+  // Threads serving HTTP connections (each holds one while it is open).
+  int http_threads = 64;
+  // An HTTP request not received in this time is cut; idle keep-alive
+  // connections are closed after it too.
+  int http_timeout_s = 30;
+  // Access-Control-Allow-Origin for browser callers; empty = no CORS.
+  std::string http_cors_origin;
   size_t max_message_bytes = size_t{256} << 20;
   int keepalive_time_s = 60;
   int keepalive_timeout_s = 20;

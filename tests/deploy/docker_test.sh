@@ -143,7 +143,7 @@ inspect() { "$DOCKER" image inspect -f "$1" "$IMAGE"; }
 [[ $(inspect '{{.Config.User}}') == 10001:10001 ]] || fail "image user is $(inspect '{{.Config.User}}')"
 [[ $(inspect '{{json .Config.Entrypoint}}') == '["relu-server"]' ]] \
   || fail "entrypoint is $(inspect '{{json .Config.Entrypoint}}')"
-for port in 50051/tcp 9464/tcp; do
+for port in 50051/tcp 8000/tcp 9464/tcp; do
   [[ $(inspect '{{json .Config.ExposedPorts}}') == *"\"$port\""* ]] || fail "port $port not exposed"
 done
 [[ $(inspect '{{json .Config.Healthcheck}}') == *'relu-cli health'* ]] || fail "no relu-cli HEALTHCHECK"
@@ -159,16 +159,17 @@ done
 # HEALTHCHECK, which reads RELU_GRPC_ADDRESS, asks the right port).
 ports=$(/usr/bin/python3 -c '
 import socket
-s = [socket.socket() for _ in range(2)]
+s = [socket.socket() for _ in range(3)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(" ".join(str(x.getsockname()[1]) for x in s))')
-read -r GRPC_PORT METRICS_PORT <<<"$ports"
+read -r GRPC_PORT METRICS_PORT HTTP_PORT <<<"$ports"
 TARGET="127.0.0.1:$GRPC_PORT"
 container_log() { "$DOCKER" logs "$CONTAINER" 2>&1; }
 log "running $IMAGE on $TARGET (metrics 127.0.0.1:$METRICS_PORT)"
 "$DOCKER" run -d --name "$CONTAINER" --network host --read-only --cap-drop ALL \
   --security-opt no-new-privileges \
   -e RELU_GRPC_ADDRESS="$TARGET" -e RELU_METRICS_ADDRESS="127.0.0.1:$METRICS_PORT" \
+  -e RELU_HTTP_ADDRESS="127.0.0.1:$HTTP_PORT" \
   -e RELU_DRAIN_TIMEOUT_S=10 \
   --health-interval 1s --health-start-period 1s --health-timeout 5s \
   "$IMAGE" --log-level=info >/dev/null
@@ -183,6 +184,11 @@ done
 "$CLI" health --target "$TARGET" || { echo "FAIL: relu-cli health"; status=1; }
 /usr/bin/python3 "$(dirname "$0")/cli_examples.py" "$CLI" "$TARGET" "$GOLDEN" \
   || { echo "FAIL: the tutorial's examples"; status=1; }
+
+# The README's HTTP quick start, on the container's HTTP port.
+answer=$(curl -s "127.0.0.1:$HTTP_PORT/v2/models/relu/infer" -d '{"inputs":[{"name":"input","shape":[4],"datatype":"FP32","data":[-5,-1.5,2.5,3]}],"parameters":{"threshold":2.5}}' || true)
+[[ "$answer" == *'"data":[-0.0,-0.0,0.0,3.0]'* ]] \
+  || { echo "FAIL: HTTP infer answered: $answer"; status=1; }
 
 metrics=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" || true)
 if [[ -z "$metrics" ]]; then

@@ -169,6 +169,7 @@ def run_server_with(server, config, probe_services, checker, where):
     env.update(config)
     env["RELU_GRPC_ADDRESS"] = "127.0.0.1:0"
     env["RELU_METRICS_ADDRESS"] = "127.0.0.1:0"
+    env["RELU_HTTP_ADDRESS"] = "127.0.0.1:0"
     with tempfile.TemporaryFile(mode="w+") as log:
         process = subprocess.Popen([server], env=env, stdout=log,
                                    stderr=subprocess.STDOUT)

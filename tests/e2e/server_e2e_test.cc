@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -47,6 +48,12 @@ int RunServer(const std::vector<std::string>& args, std::string* output,
               const std::vector<std::string>& env = {}) {
   std::vector<std::string> argv = {relu::testing::ServerBinaryPath()};
   argv.insert(argv.end(), args.begin(), args.end());
+  // Not the default 0.0.0.0:8000, which tests running at once would share.
+  if (std::none_of(args.begin(), args.end(), [](const std::string& a) {
+        return a.rfind("--http-address", 0) == 0;
+      })) {
+    argv.push_back("--http-address=off");
+  }
   relu::testing::ProcessResult result =
       relu::testing::RunProcess(argv, "", env);
   *output = result.out + result.err;

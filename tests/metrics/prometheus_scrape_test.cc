@@ -94,7 +94,8 @@ TEST_F(PrometheusScrapeTest, CountsAndHistogramsMatchTheTraffic) {
                   ",method=\"ModelInfer\",code=\"RESOURCE_EXHAUSTED\"}"),
             2);
   EXPECT_EQ(Value("sum(relu_requests_total{" + job + "})"), 12);
-  EXPECT_EQ(Value("count(relu_requests_total{" + job + "})"), 34);
+  // 3 methods (ApplyReLU, ModelInfer, HttpInfer) x 17 codes.
+  EXPECT_EQ(Value("count(relu_requests_total{" + job + "})"), 51);
   EXPECT_EQ(Value("relu_request_duration_seconds_count{" + job +
                   ",method=\"ApplyReLU\"}"),
             10);

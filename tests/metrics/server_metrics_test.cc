@@ -59,8 +59,8 @@ class ServerMetricsTest : public ::testing::Test {
 TEST_F(ServerMetricsTest, PreCreatesEveryMethodAndCodeAtZero) {
   const MetricFamily requests = Family("relu_requests_total");
   EXPECT_EQ(requests.type, MetricType::Counter);
-  ASSERT_EQ(requests.metric.size(), 2u * 17u);
-  for (const char* method : {"ApplyReLU", "ModelInfer"}) {
+  ASSERT_EQ(requests.metric.size(), 3u * 17u);
+  for (const char* method : {"ApplyReLU", "ModelInfer", "HttpInfer"}) {
     for (const char* code :
          {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
           "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",

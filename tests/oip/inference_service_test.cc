@@ -625,6 +625,7 @@ TEST(InferenceServiceMetricsTest, ModelInferCountsInTheSharedMetrics) {
   ServerOptions options;
   options.grpc_address = "127.0.0.1:0";
   options.metrics_address = "127.0.0.1:0";
+  options.http_address = "off";
   ReluServer server(options);
   ASSERT_TRUE(server.Start().ok());
   const std::string metrics = server.metrics_address();

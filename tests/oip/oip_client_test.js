@@ -49,6 +49,7 @@ function startServer() {
   return new Promise((resolve, reject) => {
     server = childProcess.spawn(args.server, [
       '--grpc-address=127.0.0.1:0', '--metrics-address=127.0.0.1:0',
+      '--http-address=127.0.0.1:0',
     ], {stdio: ['ignore', 'pipe', 'pipe']});
     const onData = (chunk) => {
       serverLog += chunk.toString();

@@ -121,7 +121,8 @@ def main():
     server_log = open(os.path.join(work, "server.log"), "w+")
     server = subprocess.Popen(
         [args.server, "--grpc-address=127.0.0.1:0",
-         "--metrics-address=127.0.0.1:0"], stdout=server_log,
+         "--metrics-address=127.0.0.1:0", "--http-address=127.0.0.1:0"],
+        stdout=server_log,
         stderr=subprocess.STDOUT)
     proxy = None
     try:

@@ -286,6 +286,7 @@ TEST(RequestLogFloodTest, AStuckWriterDropsAndCountsLines) {
   options.request_log_buffer_lines = 16;
   options.grpc_address = "127.0.0.1:0";
   options.metrics_address = "127.0.0.1:0";
+  options.http_address = "off";
   auto server = std::make_unique<ReluServer>(options);
   ASSERT_TRUE(server->Start().ok());
   const std::string metrics = server->metrics_address();

@@ -15,6 +15,7 @@ class ServerFixture {
   explicit ServerFixture(ServerOptions options = {}) {
     options.grpc_address = "127.0.0.1:0";
     options.metrics_address = "off";
+    options.http_address = "off";
     server_ = std::make_unique<ReluServer>(options);
     start_status_ = server_->Start();
     grpc::ChannelArguments args;

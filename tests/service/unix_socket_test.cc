@@ -27,6 +27,7 @@ ServerOptions UnixOptions(const std::string& address) {
   ServerOptions options;
   options.grpc_address = address;
   options.metrics_address = "off";
+  options.http_address = "off";
   return options;
 }
 

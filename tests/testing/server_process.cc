@@ -43,6 +43,9 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(
   if (!HasFlag(args, "--metrics-address")) {
     args.push_back("--metrics-address=127.0.0.1:0");
   }
+  if (!HasFlag(args, "--http-address")) {
+    args.push_back("--http-address=127.0.0.1:0");
+  }
   std::unique_ptr<ServerProcess> server(new ServerProcess());
   char log_template[] = "/tmp/relu-server-log-XXXXXX";
   int log_fd = mkstemp(log_template);
@@ -69,10 +72,12 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(
   auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
   while (std::chrono::steady_clock::now() < give_up) {
     std::string log = server->log();
-    // The server logs its metrics address (if any) before the gRPC one.
+    // The server logs its metrics and HTTP addresses (if any) before the
+    // gRPC one.
     server->grpc_port_ = FindPort(log, "gRPC");
     if (server->grpc_port_ > 0) {
       server->metrics_port_ = FindPort(log, "metrics");
+      server->http_port_ = FindPort(log, "HTTP");
       return server;
     }
     if (server->Exited()) break;

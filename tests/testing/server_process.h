@@ -15,8 +15,9 @@ const char* ServerBinaryPath();
 // A relu-server child process on loopback ports. Not thread-safe.
 class ServerProcess {
  public:
-  // Starts the server with `args`, adding --grpc-address=127.0.0.1:0 and
-  // --metrics-address=127.0.0.1:0 unless `args` sets them, and waits until its
+  // Starts the server with `args`, adding --grpc-address=127.0.0.1:0,
+  // --metrics-address=127.0.0.1:0 and --http-address=127.0.0.1:0 unless
+  // `args` sets them, and waits until its
   // log says it is listening. Returns null (after printing the log) if the
   // process exits or does not start listening within a minute.
   static std::unique_ptr<ServerProcess> Start(
@@ -30,6 +31,8 @@ class ServerProcess {
   int grpc_port() const { return grpc_port_; }
   // The metrics HTTP port, or -1 if the server logged none.
   int metrics_port() const { return metrics_port_; }
+  // The Open Inference Protocol's HTTP port, or -1 if the server logged none.
+  int http_port() const { return http_port_; }
   pid_t pid() const { return pid_; }
 
   void Signal(int signal);
@@ -48,6 +51,7 @@ class ServerProcess {
   int exit_code_ = -1;
   int grpc_port_ = -1;
   int metrics_port_ = -1;
+  int http_port_ = -1;
   std::string log_path_;
 };
 

@@ -43,6 +43,8 @@ class ServerProcess:
             args.append("--grpc-address=127.0.0.1:0")
         if not any(a.startswith("--metrics-address") for a in args):
             args.append("--metrics-address=127.0.0.1:0")
+        if not any(a.startswith("--http-address") for a in args):
+            args.append("--http-address=127.0.0.1:0")
         self._log = tempfile.NamedTemporaryFile(prefix="relu-server-log-",
                                                 delete=False)
         self.process = subprocess.Popen([binary] + args, stdout=self._log,

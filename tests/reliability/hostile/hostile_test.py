@@ -400,7 +400,8 @@ class Server:
         self.log_path = os.path.join(self.workdir, "server.log")
         self.cgroup = Cgroup.make(limit) if use_cgroup else None
         cmd = [binary, "--grpc-address=127.0.0.1:0",
-               "--metrics-address=127.0.0.1:0", "--log-level=info"]
+               "--metrics-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
+               "--log-level=info"]
         cmd += list(flags)
         if nofile:
             cmd = ["prlimit", "--nofile=%d:%d" % (nofile, nofile), "--"] + cmd
