@@ -1,19 +1,13 @@
 #include "server/metrics/http_server.h"
 
 #include <civetweb.h>
-#include <netdb.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstring>
-#include <mutex>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "prometheus/text_serializer.h"
+#include "server/metrics/civetweb.h"
 #include "server/metrics/process_collector.h"
 
 namespace relu::metrics {
@@ -21,15 +15,6 @@ namespace {
 
 constexpr char kMetricsContentType[] =
     "text/plain; version=0.0.4; charset=utf-8";
-
-// civetweb wants mg_init_library once per process before any server.
-void InitCivetweb() {
-  static std::once_flag once;
-  std::call_once(once, [] { mg_init_library(0); });
-}
-
-// Keeps civetweb quiet on stderr: failures reach the caller as a Status.
-int DropLogMessage(const mg_connection*, const char*) { return 1; }
 
 // civetweb matches handlers by prefix and after removing dot segments; the
 // listener answers only its exact paths (a query string is allowed).
@@ -68,31 +53,6 @@ int Reply(mg_connection* conn, int status, const char* content_type,
   return status;
 }
 
-// Opens and closes one TCP connection to `address` ("ip:port" or
-// "[ip6]:port"; a wildcard ip means loopback). Errors are ignored.
-void Poke(const std::string& address, int port) {
-  std::string host = address.substr(0, address.rfind(':'));
-  if (host.size() >= 2 && host.front() == '[') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
-  if (host == "::") host = "::1";
-  addrinfo hints{};
-  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) !=
-      0) {
-    return;
-  }
-  const int fd = socket(found->ai_family, SOCK_STREAM, 0);
-  if (fd >= 0) {
-    connect(fd, found->ai_addr, found->ai_addrlen);
-    close(fd);
-  }
-  freeaddrinfo(found);
-}
-
 }  // namespace
 
 MetricsHttpServer::MetricsHttpServer(
@@ -105,30 +65,14 @@ MetricsHttpServer::MetricsHttpServer(
 
 MetricsHttpServer::~MetricsHttpServer() {
   if (context_ == nullptr) return;
-  // civetweb's master thread sees the stop flag only when its poll() returns,
-  // which without traffic takes up to its 2 s quantum: knock until mg_stop()
-  // is through.
-  std::atomic<bool> stopped{false};
-  std::thread stopper([this, &stopped] {
-    mg_stop(context_);
-    stopped = true;
-  });
-  while (!stopped) {
-    Poke(address_, port_);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  stopper.join();
+  StopCivetweb(context_, address_, port_);
 }
 
 absl::Status MetricsHttpServer::Start() {
   if (context_ != nullptr) {
     return absl::FailedPreconditionError("metrics server already started");
   }
-  const size_t colon = address_.rfind(':');
-  if (address_.empty() || colon == std::string::npos ||
-      colon + 1 == address_.size() ||
-      address_.find_first_not_of("0123456789", colon + 1) !=
-          std::string::npos) {
+  if (!IsListenAddress(address_)) {
     return absl::InvalidArgumentError(
         "metrics address must be ip:port, got \"" + address_ + "\"");
   }
@@ -150,7 +94,7 @@ absl::Status MetricsHttpServer::Start() {
                            "2000",
                            nullptr};
   mg_callbacks callbacks{};
-  callbacks.log_message = DropLogMessage;
+  callbacks.log_message = DropCivetwebLog;
   mg_init_data init{};
   init.callbacks = &callbacks;
   init.user_data = this;

@@ -3,27 +3,25 @@
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <dirent.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/metrics/civetweb.h"
 #include "server/service/infer_request.h"
 #include "server/service/oip_json.h"
 #include "server/service/trace_context.h"
@@ -32,13 +30,6 @@ namespace relu::service {
 namespace {
 
 constexpr char kJson[] = "application/json";
-
-void InitCivetweb() {
-  static std::once_flag once;
-  std::call_once(once, [] { mg_init_library(0); });
-}
-
-int DropLogMessage(const mg_connection*, const char*) { return 1; }
 
 // HTTP status for a call's status.
 int HttpStatus(absl::StatusCode code) {
@@ -117,31 +108,6 @@ Answer ErrorAnswer(int status, const std::string& message) {
   a.body = ErrorBody(message);
   if (status == 429) a.headers += "Retry-After: 1\r\n";
   return a;
-}
-
-// Opens and closes one TCP connection to the listener, so civetweb's master
-// thread leaves its poll() and sees the stop flag.
-void Poke(const std::string& address, int port) {
-  std::string host = address.substr(0, address.rfind(':'));
-  if (host.size() >= 2 && host.front() == '[') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
-  if (host == "::") host = "::1";
-  addrinfo hints{};
-  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) !=
-      0) {
-    return;
-  }
-  const int fd = socket(found->ai_family, SOCK_STREAM, 0);
-  if (fd >= 0) {
-    connect(fd, found->ai_addr, found->ai_addrlen);
-    close(fd);
-  }
-  freeaddrinfo(found);
 }
 
 // What the handler's thread and the call share: the request, and the answer
@@ -323,29 +289,17 @@ HttpFrontDoor::~HttpFrontDoor() { Stop(); }
 
 void HttpFrontDoor::Stop() {
   if (context_ == nullptr) return;
-  std::atomic<bool> stopped{false};
-  std::thread stopper([this, &stopped] {
-    mg_stop(context_);
-    stopped = true;
-  });
-  while (!stopped) {
-    Poke(options_.address, port_);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  stopper.join();
+  metrics::StopCivetweb(context_, options_.address, port_);
   context_ = nullptr;
 }
 
 absl::Status HttpFrontDoor::Start() {
   const std::string& address = options_.address;
-  const size_t colon = address.rfind(':');
-  if (address.empty() || colon == std::string::npos ||
-      colon + 1 == address.size() ||
-      address.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+  if (!metrics::IsListenAddress(address)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--http-address must be ip:port, got \"", address, "\""));
   }
-  InitCivetweb();
+  metrics::InitCivetweb();
   const std::string threads = std::to_string(options_.threads);
   const std::string timeout = std::to_string(options_.timeout_ms);
   const char* config[] = {
@@ -357,7 +311,7 @@ absl::Status HttpFrontDoor::Start() {
       "access_control_allow_origin", "", "access_control_allow_methods", "",
       "access_control_allow_headers", "", nullptr};
   mg_callbacks callbacks{};
-  callbacks.log_message = DropLogMessage;
+  callbacks.log_message = metrics::DropCivetwebLog;
   mg_init_data init{};
   init.callbacks = &callbacks;
   init.user_data = this;
