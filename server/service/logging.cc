@@ -14,6 +14,23 @@
 #include "spdlog/spdlog.h"
 
 namespace relu::service {
+
+std::string Rfc3339Micros(std::chrono::system_clock::time_point time) {
+  const auto since_epoch = time.time_since_epoch();
+  const time_t seconds = static_cast<time_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count());
+  const long micros = static_cast<long>(
+      std::chrono::duration_cast<std::chrono::microseconds>(since_epoch)
+          .count() %
+      1'000'000);
+  struct tm utc;
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  const size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
+  snprintf(text + n, sizeof(text) - n, ".%06ldZ", micros);
+  return text;
+}
+
 namespace {
 
 // {"time":"2026-01-02T03:04:05.678901Z","level":"info","msg":"..."}: the
@@ -22,18 +39,7 @@ class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg,
               spdlog::memory_buf_t& dest) override {
-    const auto since_epoch = msg.time.time_since_epoch();
-    const time_t seconds = static_cast<time_t>(
-        std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count());
-    const long micros = static_cast<long>(
-        std::chrono::duration_cast<std::chrono::microseconds>(since_epoch)
-            .count() %
-        1'000'000);
-    struct tm utc;
-    gmtime_r(&seconds, &utc);
-    char time[40];
-    const size_t n = strftime(time, sizeof(time), "%Y-%m-%dT%H:%M:%S", &utc);
-    snprintf(time + n, sizeof(time) - n, ".%06ldZ", micros);
+    const std::string time = Rfc3339Micros(msg.time);
     const spdlog::string_view_t level =
         spdlog::level::to_string_view(msg.level);
     // Invalid UTF-8 (a message quoting bytes from outside) is replaced, not

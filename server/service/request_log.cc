@@ -1,7 +1,5 @@
 #include "server/service/request_log.h"
 
-#include <time.h>
-
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -14,27 +12,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "server/service/logging.h"
 #include "spdlog/spdlog.h"
 
 namespace relu::service {
 namespace {
-
-// "2026-01-02T03:04:05.678901Z", as the diagnostic log's JSON lines.
-std::string Rfc3339Micros(std::chrono::system_clock::time_point time) {
-  const auto since_epoch = time.time_since_epoch();
-  const time_t seconds = static_cast<time_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count());
-  const long micros = static_cast<long>(
-      std::chrono::duration_cast<std::chrono::microseconds>(since_epoch)
-          .count() %
-      1'000'000);
-  struct tm utc;
-  gmtime_r(&seconds, &utc);
-  char text[40];
-  const size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
-  snprintf(text + n, sizeof(text) - n, ".%06ldZ", micros);
-  return text;
-}
 
 // Appends `value` as a JSON string. Printable ASCII without '"' or '\\'
 // (ids, most peers) is copied; anything else goes through nlohmann::json,
