@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/float_digits.h"
 #include "relu/client.h"
 
 namespace relu {
@@ -11,48 +12,6 @@ namespace {
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "Tensor bytes are little-endian; this host is not");
-
-// Rounds `value` to a binary format with `exp_bits` exponent bits and
-// `man_bits` stored mantissa bits (IEEE layout in the low bits of the result),
-// round to nearest, ties to even, subnormals kept, overflow to infinity.
-// Working from the double directly avoids double rounding.
-uint16_t RoundToSmallFloat(double value, int exp_bits, int man_bits) {
-  uint64_t in;
-  std::memcpy(&in, &value, sizeof in);
-  const uint16_t sign =
-      static_cast<uint16_t>((in >> 63) << (exp_bits + man_bits));
-  const uint16_t exp_all_ones =
-      static_cast<uint16_t>(((1u << exp_bits) - 1) << man_bits);
-  const int in_exp_field = static_cast<int>((in >> 52) & 0x7ff);
-  const uint64_t in_frac = in & ((uint64_t{1} << 52) - 1);
-  if (in_exp_field == 0x7ff) {
-    if (in_frac == 0) return sign | exp_all_ones;  // infinity
-    // NaN: keep the top payload bits, force the quiet bit.
-    const uint16_t payload = static_cast<uint16_t>(in_frac >> (52 - man_bits));
-    return sign | exp_all_ones | payload |
-           static_cast<uint16_t>(1u << (man_bits - 1));
-  }
-  if (in_exp_field == 0) return sign;  // zero or a double subnormal: too small
-  const int bias = (1 << (exp_bits - 1)) - 1;
-  const int emin = 1 - bias;
-  const int e = in_exp_field - 1023;  // value = M * 2^(e - 52)
-  if (e > bias) return sign | exp_all_ones;
-  const uint64_t mantissa = in_frac | (uint64_t{1} << 52);
-  // Quantum of the result: 2^q.
-  const int q = std::max(e, emin) - man_bits;
-  const int shift = q - (e - 52);  // >= 52 - man_bits > 0
-  if (shift >= 64) return sign;
-  uint64_t r = mantissa >> shift;
-  const uint64_t rem = mantissa & ((uint64_t{1} << shift) - 1);
-  const uint64_t half = uint64_t{1} << (shift - 1);
-  if (rem > half || (rem == half && (r & 1))) ++r;
-  // For normal results the biased exponent and the implicit bit add up; a
-  // carry out of the mantissa moves into the exponent.
-  const uint64_t bits =
-      (static_cast<uint64_t>(std::max(e, emin) + bias - 1) << man_bits) + r;
-  if (bits >= exp_all_ones) return sign | exp_all_ones;
-  return sign | static_cast<uint16_t>(bits);
-}
 
 float Float16ToFloat(uint16_t h) {
   const bool negative = h & 0x8000;
