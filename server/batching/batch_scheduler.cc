@@ -134,9 +134,9 @@ struct BatchScheduler::State {
   // and no inline run is in progress.
   void Run();
 
-  // OK, or why `task`, about to run inline at `now`, is answered without the
-  // kernel (cancelled, or past its deadline; `*reason` set), as at batch
-  // formation.
+  // OK, or why `task`, about to run at `now`, is answered without the kernel
+  // (cancelled, or past its deadline; `*reason` set): at batch formation and
+  // before an inline run.
   static absl::Status Expired(BatchTask& task, int64_t now,
                               RejectReason* reason) {
     if (task.IsCancelled()) {
@@ -253,18 +253,10 @@ void BatchScheduler::State::Run() {
     bool queue_changed = false;
     while (!queue.empty()) {
       BatchTask& task = *queue.front();
-      const bool cancelled = task.IsCancelled();
-      if (cancelled || task.deadline_micros <= now) {
+      RejectReason why = RejectReason::kCancelled;
+      if (absl::Status expired = Expired(task, now, &why); !expired.ok()) {
         queued_bytes -= task.bytes;
-        if (cancelled) {
-          dropped.push_back(
-              {std::move(queue.front()), RejectReason::kCancelled,
-               absl::CancelledError("call cancelled while queued")});
-        } else {
-          dropped.push_back(
-              {std::move(queue.front()), RejectReason::kDeadline,
-               absl::DeadlineExceededError("deadline exceeded while queued")});
-        }
+        dropped.push_back({std::move(queue.front()), why, std::move(expired)});
         queue.pop_front();
         queue_changed = true;
         continue;
