@@ -4,15 +4,16 @@
 
     bench/h2load_bench.py <build-dir> [--cells ...] [--duration S] [--repeat N]
 
-Starts the echo floor (bench/echo/relu_echo_server: ApplyReLU parsed and
-serialized by protobuf, no compute) and relu-server on 127.0.0.1 free ports,
-then for each cell (float32 elements, connections x streams per connection)
-runs h2load against each in turn for --duration seconds: relu-server's
-ApplyReLU, relu-server's ModelInfer with raw_input_contents (the same tensor),
-and the echo's ApplyReLU. Reports calls/s, MB/s of request tensors, mean
-latency and the server's CPU per call (utime + stime from /proc over the
-run), and each as a ratio: ApplyReLU and ModelInfer to the echo, ModelInfer
-to ApplyReLU. With --repeat N each figure is the median of N runs taken in
+Starts two echo floors (bench/echo/relu_echo_server, no compute: `--mode
+raw` answers each call with its request's bytes, no parse, the floor of gRPC's
+callback API; `--mode proto` parses and serializes with protobuf) and
+relu-server on 127.0.0.1 free ports, then for each cell (float32 elements,
+connections x streams per connection) runs h2load against each in turn for
+--duration seconds: both echoes' ApplyReLU, relu-server's ApplyReLU and its
+ModelInfer with raw_input_contents (the same tensor). Reports calls/s, MB/s
+of request tensors, mean latency and the server's CPU per call (utime +
+stime from /proc over the run), and ratios: calls/s and CPU to the raw echo,
+calls/s to the protobuf echo, ModelInfer's MB/s to ApplyReLU's. With --repeat N each figure is the median of N runs taken in
 turn across the servers.
 
 h2load cannot read gRPC's status (it is in the trailers): before the runs,
@@ -184,11 +185,13 @@ def main():
     relu_argv += args.relu_args.split()
     echo_argv = [os.path.join(b, "bench", "echo", "relu_echo_server"),
                  "--grpc-address", "127.0.0.1:0"]
+    raw_argv = echo_argv + ["--mode", "raw"]
     cells = parse_cells(args.cells)
     before = machine()
     with tempfile.TemporaryDirectory(prefix="relu-h2load-") as work:
         servers = {"relu": Server("relu", relu_argv, work),
-                   "echo": Server("echo", echo_argv, work)}
+                   "echo": Server("echo", echo_argv, work),
+                   "raw": Server("raw", raw_argv, work)}
         try:
             for s in servers.values():
                 s.start()
@@ -203,14 +206,17 @@ def main():
                         f.write(grpc_frame(message))
                 check_answers(servers["relu"].target, apply, infer, elements,
                               True)
-                check_answers(servers["echo"].target, apply, infer, elements,
-                              False)
+                for name in ("echo", "raw"):
+                    check_answers(servers[name].target, apply, infer,
+                                  elements, False)
                 # The answers' sizes: the request's tensor back, as a frame.
                 answer = 5 + 4 * elements
-                runs = {"relu ApplyReLU": [], "relu ModelInfer": [],
-                        "echo ApplyReLU": []}
+                runs = {"raw echo": [], "echo ApplyReLU": [],
+                        "relu ApplyReLU": [], "relu ModelInfer": []}
                 for rep in range(args.repeat):
                     for label, server, path, body in (
+                            ("raw echo", servers["raw"], APPLY,
+                             files["apply"]),
                             ("echo ApplyReLU", servers["echo"], APPLY,
                              files["apply"]),
                             ("relu ApplyReLU", servers["relu"], APPLY,
@@ -236,18 +242,22 @@ def main():
         " ".join([os.path.relpath(__file__)] + sys.argv[1:]), args.duration,
         args.repeat))
     print("| cell | server | calls/s | MB/s | mean latency us | CPU us/call | "
-          "calls/s x echo | CPU x echo | MB/s x ApplyReLU |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "calls/s x raw echo | calls/s x proto echo | CPU x raw echo | "
+          "MB/s x ApplyReLU |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for cell, results in rows:
+        raw = results["raw echo"]
         echo = results["echo ApplyReLU"]
         apply = results["relu ApplyReLU"]
-        for label in ("echo ApplyReLU", "relu ApplyReLU", "relu ModelInfer"):
+        for label in results:
             r = results[label]
-            print("| %s | %s | %.0f | %.1f | %.0f | %.1f | %.3f | %.3f | %s |"
+            print("| %s | %s | %.0f | %.1f | %.0f | %.1f | %.3f | %.3f | %.3f "
+                  "| %s |"
                   % (cell_name(cell), label, r["calls_per_s"], r["mb_per_s"],
                      r["mean_us"], r["cpu_us_per_call"],
+                     r["calls_per_s"] / raw["calls_per_s"],
                      r["calls_per_s"] / echo["calls_per_s"],
-                     r["cpu_us_per_call"] / echo["cpu_us_per_call"],
+                     r["cpu_us_per_call"] / raw["cpu_us_per_call"],
                      "%.3f" % (r["mb_per_s"] / apply["mb_per_s"])
                      if label == "relu ModelInfer" else "-"))
 

@@ -8,6 +8,13 @@
 // all. The ratio of a server's figures to this one's is what that server adds
 // on top of gRPC and protobuf's two copies.
 //
+// With --mode raw it is the floor itself: the method is registered raw
+// (ByteBuffer in, ByteBuffer out, as relu-server's is) and each answer is the
+// request's bytes, their slices shared, not copied. An ApplyReLURequest's
+// bytes parse as an ApplyReLUResponse holding the same tensor (field 1 in
+// both), so a client reads a valid answer. Nothing a server does per call
+// can cost less over gRPC's callback API.
+//
 // It also answers grpc.health.v1 for "relu.v1.ReluService" (SERVING), since
 // relu-cli checks health on the channel before it sends calls.
 
@@ -76,6 +83,21 @@ class EchoService final : public v1::ReluService::CallbackService {
   EchoAllocator allocator_;
 };
 
+// The raw floor: each call's answer is its request's bytes.
+class RawEchoService final
+    : public v1::ReluService::WithRawCallbackMethod_ApplyReLU<
+          v1::ReluService::Service> {
+ public:
+  grpc::ServerUnaryReactor* ApplyReLU(grpc::CallbackServerContext* context,
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override {
+    *response = *request;  // shares the slices
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
 // Blocks SIGINT and SIGTERM in the calling thread and every thread it starts
 // later; call it first in main(). Returns the set for ServeUntilSignal().
 sigset_t BlockStopSignals() {
@@ -128,17 +150,27 @@ int main(int argc, char** argv) {
       "(the benchmark's floor)"};
   std::string address = "127.0.0.1:0";
   int max_message_bytes = 256 << 20;
+  std::string mode = "proto";
   app.add_option("--grpc-address", address, "host:port; port 0 picks one")
       ->capture_default_str();
   app.add_option("--max-message-bytes", max_message_bytes,
                  "Largest message received and sent, bytes")
       ->capture_default_str()
       ->check(CLI::Range(1024, 2147483647));
+  app.add_option("--mode", mode,
+                 "proto: protobuf parses and serializes each call; raw: the "
+                 "request's bytes are the answer (no parse)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"proto", "raw"}));
   CLI11_PARSE(app, argc, argv);
 
   // Blocked before gRPC starts its threads, so only sigwait sees them.
   const sigset_t signals = relu::bench::BlockStopSignals();
-  relu::bench::EchoService service;
-  return relu::bench::ServeUntilSignal(address, max_message_bytes, &service,
+  relu::bench::EchoService proto_service;
+  relu::bench::RawEchoService raw_service;
+  grpc::Service* service = mode == "raw"
+                               ? static_cast<grpc::Service*>(&raw_service)
+                               : &proto_service;
+  return relu::bench::ServeUntilSignal(address, max_message_bytes, service,
                                        signals);
 }
