@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "absl/synchronization/mutex.h"
 #include "server/service/logging.h"
 #include "server/service/server.h"
 #include "server/service/server_options.h"
@@ -33,6 +34,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   relu::service::SetUpLogging(options.log_level, options.log_format);
+  // Debian's abseil is built without NDEBUG, so absl::Mutex (every lock
+  // gRPC takes) records each acquisition in a lock graph to detect
+  // deadlocks: a fifth of the instructions of a small call. That is a
+  // debugging aid; release builds of abseil leave it off, and so do we.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   relu::service::ResolveDefaults(options);
 
   // Every thread started from here on inherits the blocked signals; this one

@@ -26,6 +26,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/support/message_allocator.h"
@@ -164,6 +165,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"proto", "raw"}));
   CLI11_PARSE(app, argc, argv);
 
+  // As relu-server does: Debian's abseil detects deadlocks on every
+  // absl::Mutex lock unless told not to (see server/main.cc).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Blocked before gRPC starts its threads, so only sigwait sees them.
   const sigset_t signals = relu::bench::BlockStopSignals();
   relu::bench::EchoService proto_service;
