@@ -175,6 +175,12 @@ def main():
                         help="runs per cell and server, medians (default 1)")
     parser.add_argument("--relu-args", default="",
                         help="extra relu-server flags, space-separated")
+    parser.add_argument("--variant", action="append", default=[],
+                        metavar="NAME=FLAGS",
+                        help="another relu-server with these extra flags "
+                             "(space-separated), its ApplyReLU a row "
+                             "'relu NAME'; repeatable, to compare settings "
+                             "in one run")
     args = parser.parse_args()
 
     b = os.path.abspath(args.build_dir)
@@ -182,6 +188,10 @@ def main():
                  "127.0.0.1:0", "--metrics-address", "off"]
     if has_flag(relu_argv[0], "--http-address"):
         relu_argv += ["--http-address", "off"]
+    variants = {}
+    for item in args.variant:
+        name, _, flags = item.partition("=")
+        variants["relu " + name] = relu_argv + flags.split()
     relu_argv += args.relu_args.split()
     echo_argv = [os.path.join(b, "bench", "echo", "relu_echo_server"),
                  "--grpc-address", "127.0.0.1:0"]
@@ -192,6 +202,8 @@ def main():
         servers = {"relu": Server("relu", relu_argv, work),
                    "echo": Server("echo", echo_argv, work),
                    "raw": Server("raw", raw_argv, work)}
+        for label, argv in variants.items():
+            servers[label] = Server(label.replace(" ", "-"), argv, work)
         try:
             for s in servers.values():
                 s.start()
@@ -213,8 +225,11 @@ def main():
                 answer = 5 + 4 * elements
                 runs = {"raw echo": [], "echo ApplyReLU": [],
                         "relu ApplyReLU": [], "relu ModelInfer": []}
+                runs.update({label: [] for label in variants})
                 for rep in range(args.repeat):
-                    for label, server, path, body in (
+                    for label, server, path, body in [
+                            (label, servers[label], APPLY, files["apply"])
+                            for label in variants] + [
                             ("raw echo", servers["raw"], APPLY,
                              files["apply"]),
                             ("echo ApplyReLU", servers["echo"], APPLY,
@@ -222,7 +237,7 @@ def main():
                             ("relu ApplyReLU", servers["relu"], APPLY,
                              files["apply"]),
                             ("relu ModelInfer", servers["relu"], INFER,
-                             files["infer"])):
+                             files["infer"])]:
                         print("# %s: %s (run %d of %d)" % (
                             cell_name(cell), label, rep + 1, args.repeat),
                             file=sys.stderr, flush=True)
