@@ -23,6 +23,8 @@ FUZZ ?= 1
 #  reliability.overload_short and reliability.hostile_short check memory
 #                            against a bound; ASan's shadow memory and
 #                            quarantine make RSS meaningless.
+#  bench.*                   benchmark harnesses: their figures mean nothing
+#                            under ASan, and the plain suite runs them.
 ASAN_CTEST_EXCLUDE ?= ^(relu_deploy_docker_image|client\.consumer_.*|relu_batching_tsan|reliability\.overload_short|reliability\.hostile_short|bench\..*)$$
 # LeakSanitizer runs with no suppressions: the suite ran clean without any
 # (Debian's uninstrumented libraries' singletons stay reachable), so any leak
