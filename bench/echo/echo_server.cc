@@ -92,8 +92,14 @@ class RawEchoService final
   grpc::ServerUnaryReactor* ApplyReLU(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer* request,
                                       grpc::ByteBuffer* response) override {
-    *response = *request;  // shares the slices
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    // A call cut before its message arrived comes with no buffer; sending
+    // one back would be a gRPC API misuse (an abort).
+    if (!request->Valid()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "no message"));
+      return reactor;
+    }
+    *response = *request;  // shares the slices
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
