@@ -21,7 +21,7 @@ CallTracker::~CallTracker() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  watcher_cv_.notify_all();
   if (watcher_.joinable()) watcher_.join();
 }
 
@@ -103,7 +103,7 @@ void CallTracker::WatchSends() {
       std::chrono::seconds(1));
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    cv_.wait_for(lock, period);
+    watcher_cv_.wait_for(lock, period);
     if (stopping_) break;
     const Clock::rep late =
         (Clock::now() - send_timeout_).time_since_epoch().count();

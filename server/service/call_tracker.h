@@ -105,7 +105,11 @@ class CallTracker {
   MemoryBudget responses_;
   const Clock::duration send_timeout_;
   mutable std::mutex mu_;
+  // Calls ending (calls_ reaching 0, a cancel finished) wake the drain and
+  // CallEnded(); only the destructor wakes the watcher, which otherwise
+  // sleeps its period: a wake-up per call would cost a context switch each.
   std::condition_variable cv_;
+  std::condition_variable watcher_cv_;
   size_t calls_ ABSL_GUARDED_BY(mu_) = 0;
   Call* head_ ABSL_GUARDED_BY(mu_) = nullptr;  // the calls in flight
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
