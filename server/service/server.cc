@@ -172,10 +172,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
   return grpc::SslServerCredentials(ssl);
 }
 
-// Gives the heap's free pages back to the system (malloc_trim) once calls
-// stop: after a burst of large calls, glibc keeps their freed memory in its
-// arenas, and the resident size would stay at the burst's peak. Checks every
-// second; trims once per quiet spell that follows calls.
+// gperftools' tcmalloc, when the binary links it (relu-server does, see
+// RELU_ALLOCATOR in CMakeLists.txt): returns its free pages to the system.
+extern "C" void MallocExtension_ReleaseFreeMemory() __attribute__((weak));
+
+// Gives the heap's free pages back to the system once calls stop: after a
+// burst of large calls, the allocator keeps their freed memory (glibc in its
+// arenas, tcmalloc in its page heap), and the resident size would stay at
+// the burst's peak. Checks every second; trims once per quiet spell that
+// follows calls.
 class MemoryTrimmer {
  public:
   explicit MemoryTrimmer(const CallTracker* calls)
@@ -197,7 +202,11 @@ class MemoryTrimmer {
                          [this] { return stopping_; })) {
       const CallTracker::Clock::rep arrival = calls_->last_call_arrival();
       if (arrival != trimmed_after && calls_->calls() == 0) {
-        malloc_trim(0);
+        if (MallocExtension_ReleaseFreeMemory != nullptr) {
+          MallocExtension_ReleaseFreeMemory();
+        } else {
+          malloc_trim(0);
+        }
         trimmed_after = arrival;
       }
     }
