@@ -5,15 +5,17 @@
     bench/h2load_bench.py <build-dir> [--cells ...] [--duration S] [--repeat N]
 
 Starts the echo floor (bench/echo/relu_echo_server: ApplyReLU parsed and
-serialized by protobuf, no compute) and relu-server on 127.0.0.1 free ports,
-then for each cell (float32 elements, connections x streams per connection)
-runs h2load against each in turn for --duration seconds: relu-server's
-ApplyReLU, relu-server's ModelInfer with raw_input_contents (the same tensor),
-and the echo's ApplyReLU. Reports calls/s, MB/s of request tensors, mean
-latency and the server's CPU per call (utime + stime from /proc over the
-run), and each as a ratio: ApplyReLU and ModelInfer to the echo, ModelInfer
-to ApplyReLU. With --repeat N each figure is the median of N runs taken in
-turn across the servers.
+serialized by protobuf, no compute), relu-server and, when it is built, the
+Go peer (bench/go_peer/relu-go-peer: ApplyReLU in grpc-go, float32 in place
+on the request's bytes; --go-peer) on 127.0.0.1 free ports, then for each
+cell (float32 elements, connections x streams per connection) runs h2load
+against each in turn for --duration seconds: relu-server's ApplyReLU,
+relu-server's ModelInfer with raw_input_contents (the same tensor), the
+echo's ApplyReLU and the Go peer's ApplyReLU. Reports calls/s, MB/s of
+request tensors, mean latency and the server's CPU per call (utime + stime
+from /proc over the run), and each as a ratio: every row to the echo,
+ModelInfer and the Go peer to relu-server's ApplyReLU. With --repeat N each
+figure is the median of N runs taken in turn across the servers.
 
 h2load cannot read gRPC's status (it is in the trailers): before the runs,
 each request is sent once with grpcio and its answer checked, and each run's
@@ -174,6 +176,11 @@ def main():
                         help="runs per cell and server, medians (default 1)")
     parser.add_argument("--relu-args", default="",
                         help="extra relu-server flags, space-separated")
+    parser.add_argument("--go-peer", default=None,
+                        help="the Go peer's binary (default "
+                             "<build-dir>/bench/go_peer/relu-go-peer; its "
+                             "rows are left out when it is not built); "
+                             "'off' leaves them out")
     args = parser.parse_args()
 
     b = os.path.abspath(args.build_dir)
@@ -184,11 +191,23 @@ def main():
     relu_argv += args.relu_args.split()
     echo_argv = [os.path.join(b, "bench", "echo", "relu_echo_server"),
                  "--grpc-address", "127.0.0.1:0"]
+    go_peer = args.go_peer or os.path.join(b, "bench", "go_peer",
+                                           "relu-go-peer")
+    if go_peer != "off" and not os.access(go_peer, os.X_OK):
+        print("# no Go peer at %s (build target relu_go_peer, needs Debian's "
+              "golang-go and golang-google-grpc-dev): its rows are left out"
+              % go_peer, file=sys.stderr, flush=True)
+        go_peer = "off"
     cells = parse_cells(args.cells)
     before = machine()
+    labels = ["echo ApplyReLU", "relu ApplyReLU", "relu ModelInfer"]
     with tempfile.TemporaryDirectory(prefix="relu-h2load-") as work:
         servers = {"relu": Server("relu", relu_argv, work),
                    "echo": Server("echo", echo_argv, work)}
+        if go_peer != "off":
+            servers["go"] = Server("go", [go_peer, "--grpc-address",
+                                          "127.0.0.1:0"], work)
+            labels.append("go ApplyReLU")
         try:
             for s in servers.values():
                 s.start()
@@ -205,18 +224,23 @@ def main():
                               True)
                 check_answers(servers["echo"].target, apply, infer, elements,
                               False)
+                if "go" in servers:
+                    check_answers(servers["go"].target, apply, infer,
+                                  elements, False)
                 # The answers' sizes: the request's tensor back, as a frame.
                 answer = 5 + 4 * elements
-                runs = {"relu ApplyReLU": [], "relu ModelInfer": [],
-                        "echo ApplyReLU": []}
+                runs = {label: [] for label in labels}
+                plan = [("echo ApplyReLU", servers["echo"], APPLY,
+                         files["apply"]),
+                        ("relu ApplyReLU", servers["relu"], APPLY,
+                         files["apply"]),
+                        ("relu ModelInfer", servers["relu"], INFER,
+                         files["infer"])]
+                if "go" in servers:
+                    plan.append(("go ApplyReLU", servers["go"], APPLY,
+                                 files["apply"]))
                 for rep in range(args.repeat):
-                    for label, server, path, body in (
-                            ("echo ApplyReLU", servers["echo"], APPLY,
-                             files["apply"]),
-                            ("relu ApplyReLU", servers["relu"], APPLY,
-                             files["apply"]),
-                            ("relu ModelInfer", servers["relu"], INFER,
-                             files["infer"])):
+                    for label, server, path, body in plan:
                         print("# %s: %s (run %d of %d)" % (
                             cell_name(cell), label, rep + 1, args.repeat),
                             file=sys.stderr, flush=True)
@@ -241,7 +265,7 @@ def main():
     for cell, results in rows:
         echo = results["echo ApplyReLU"]
         apply = results["relu ApplyReLU"]
-        for label in ("echo ApplyReLU", "relu ApplyReLU", "relu ModelInfer"):
+        for label in labels:
             r = results[label]
             print("| %s | %s | %.0f | %.1f | %.0f | %.1f | %.3f | %.3f | %s |"
                   % (cell_name(cell), label, r["calls_per_s"], r["mb_per_s"],
@@ -249,7 +273,8 @@ def main():
                      r["calls_per_s"] / echo["calls_per_s"],
                      r["cpu_us_per_call"] / echo["cpu_us_per_call"],
                      "%.3f" % (r["mb_per_s"] / apply["mb_per_s"])
-                     if label == "relu ModelInfer" else "-"))
+                     if label in ("relu ModelInfer", "go ApplyReLU")
+                     else "-"))
 
 
 def has_flag(server, flag):
