@@ -24,6 +24,7 @@ RUN apt-get update \
       libtbb-dev libspdlog-dev libcli11-dev \
       prometheus-cpp-dev libcivetweb-dev civetweb \
       libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev \
+      libtcmalloc-minimal4 \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src

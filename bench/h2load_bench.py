@@ -13,8 +13,11 @@ connections x streams per connection) runs h2load against each in turn for
 ModelInfer with raw_input_contents (the same tensor). Reports calls/s, MB/s
 of request tensors, mean latency and the server's CPU per call (utime +
 stime from /proc over the run), and ratios: calls/s and CPU to the raw echo,
-calls/s to the protobuf echo, ModelInfer's MB/s to ApplyReLU's. With --repeat N each figure is the median of N runs taken in
-turn across the servers.
+calls/s to the protobuf echo, ModelInfer's and the Go peer's MB/s to
+ApplyReLU's. When it is built, the Go peer (bench/go_peer/relu-go-peer:
+ApplyReLU in grpc-go, float32 in place on the request's bytes; --go-peer)
+runs beside them. With --repeat N each figure is the median of N runs taken
+in turn across the servers.
 
 h2load cannot read gRPC's status (it is in the trailers): before the runs,
 each request is sent once with grpcio and its answer checked, and each run's
@@ -181,6 +184,11 @@ def main():
                              "(space-separated), its ApplyReLU a row "
                              "'relu NAME'; repeatable, to compare settings "
                              "in one run")
+    parser.add_argument("--go-peer", default=None,
+                        help="the Go peer's binary (default "
+                             "<build-dir>/bench/go_peer/relu-go-peer; its "
+                             "rows are left out when it is not built); "
+                             "'off' leaves them out")
     args = parser.parse_args()
 
     b = os.path.abspath(args.build_dir)
@@ -196,6 +204,13 @@ def main():
     echo_argv = [os.path.join(b, "bench", "echo", "relu_echo_server"),
                  "--grpc-address", "127.0.0.1:0"]
     raw_argv = echo_argv + ["--mode", "raw"]
+    go_peer = args.go_peer or os.path.join(b, "bench", "go_peer",
+                                           "relu-go-peer")
+    if go_peer != "off" and not os.access(go_peer, os.X_OK):
+        print("# no Go peer at %s (build target relu_go_peer, needs Debian's "
+              "golang-go and golang-google-grpc-dev): its rows are left out"
+              % go_peer, file=sys.stderr, flush=True)
+        go_peer = "off"
     cells = parse_cells(args.cells)
     before = machine()
     with tempfile.TemporaryDirectory(prefix="relu-h2load-") as work:
@@ -204,6 +219,9 @@ def main():
                    "raw": Server("raw", raw_argv, work)}
         for label, argv in variants.items():
             servers[label] = Server(label.replace(" ", "-"), argv, work)
+        if go_peer != "off":
+            servers["go"] = Server("go", [go_peer, "--grpc-address",
+                                          "127.0.0.1:0"], work)
         try:
             for s in servers.values():
                 s.start()
@@ -218,7 +236,9 @@ def main():
                         f.write(grpc_frame(message))
                 check_answers(servers["relu"].target, apply, infer, elements,
                               True)
-                for name in ("echo", "raw"):
+                for name in ("echo", "raw", "go"):
+                    if name not in servers:
+                        continue
                     check_answers(servers[name].target, apply, infer,
                                   elements, False)
                 # The answers' sizes: the request's tensor back, as a frame.
@@ -226,18 +246,22 @@ def main():
                 runs = {"raw echo": [], "echo ApplyReLU": [],
                         "relu ApplyReLU": [], "relu ModelInfer": []}
                 runs.update({label: [] for label in variants})
+                if "go" in servers:
+                    runs["go ApplyReLU"] = []
+                plan = [(label, servers[label], APPLY, files["apply"])
+                        for label in variants]
+                plan += [("raw echo", servers["raw"], APPLY, files["apply"]),
+                         ("echo ApplyReLU", servers["echo"], APPLY,
+                          files["apply"]),
+                         ("relu ApplyReLU", servers["relu"], APPLY,
+                          files["apply"]),
+                         ("relu ModelInfer", servers["relu"], INFER,
+                          files["infer"])]
+                if "go" in servers:
+                    plan.append(("go ApplyReLU", servers["go"], APPLY,
+                                 files["apply"]))
                 for rep in range(args.repeat):
-                    for label, server, path, body in [
-                            (label, servers[label], APPLY, files["apply"])
-                            for label in variants] + [
-                            ("raw echo", servers["raw"], APPLY,
-                             files["apply"]),
-                            ("echo ApplyReLU", servers["echo"], APPLY,
-                             files["apply"]),
-                            ("relu ApplyReLU", servers["relu"], APPLY,
-                             files["apply"]),
-                            ("relu ModelInfer", servers["relu"], INFER,
-                             files["infer"])]:
+                    for label, server, path, body in plan:
                         print("# %s: %s (run %d of %d)" % (
                             cell_name(cell), label, rep + 1, args.repeat),
                             file=sys.stderr, flush=True)
@@ -274,7 +298,8 @@ def main():
                      r["calls_per_s"] / echo["calls_per_s"],
                      r["cpu_us_per_call"] / raw["cpu_us_per_call"],
                      "%.3f" % (r["mb_per_s"] / apply["mb_per_s"])
-                     if label == "relu ModelInfer" else "-"))
+                     if label in ("relu ModelInfer", "go ApplyReLU")
+                     else "-"))
 
 
 def has_flag(server, flag):

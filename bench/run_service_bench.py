@@ -3,15 +3,17 @@
 
     bench/run_service_bench.py <build-dir> [--json] [--duration S]
 
-Starts four servers on 127.0.0.1 (free ports): the echo floor
+Starts five servers on 127.0.0.1 (free ports): the echo floor
 (bench/echo/relu_echo_server), relu-server with its defaults, relu-server with
-batching off (--max-batch-requests=1) and the Python server
-(bench/python/relu_server.py). For each cell (float32 elements x concurrency)
-it runs `relu-cli bench` against each server in turn, so a change in the
-machine's load hits every server of a cell alike, and reports calls/s, MB/s
-(request tensor bytes), p50/p99 latency and the server's CPU per call (utime +
-stime of the server process from /proc/<pid>/stat over the timed run, divided
-by its calls), each also as a ratio to the echo's figure in the same cell.
+batching off (--max-batch-requests=1), the Python server
+(bench/python/relu_server.py) and the Go peer (bench/go_peer/relu-go-peer,
+grpc-go; left out with a note when it is not built). For each cell (float32
+elements x concurrency) it runs `relu-cli bench` against each server in turn,
+so a change in the machine's load hits every server of a cell alike, and
+reports calls/s, MB/s (request tensor bytes), p50/p99 latency and the server's
+CPU per call (utime + stime of the server process from /proc/<pid>/stat over
+the timed run, divided by its calls), each also as a ratio to the echo's
+figure in the same cell.
 Then it checks the targets of issue 9 and prints PASS or MISS for each.
 
 The HTTP rows (--servers ...,http-json,http-bin; relu-server's Open
@@ -365,7 +367,8 @@ def main():
     parser.add_argument("--cells", default=DEFAULT_CELLS,
                         help="comma-separated ELEMENTSxCONCURRENCY (default "
                              "%s)" % DEFAULT_CELLS)
-    parser.add_argument("--servers", default="echo,relu,relu-nobatch,python",
+    parser.add_argument("--servers",
+                        default="echo,relu,relu-nobatch,python,go",
                         help="which servers (echo is always run: the floor); "
                              "relu-noinline adds relu-server "
                              "--inline-when-idle=false, relu-unix relu-server "
@@ -410,8 +413,14 @@ def main():
                    os.path.join(here, "python", "relu_server.py"),
                    "--stubs-dir", os.path.join(b, "bench", "python", "gen")] +
                   any_port,
+        "go": [os.path.join(b, "bench", "go_peer", "relu-go-peer")] + any_port,
     }
     names = ["echo"] + [s for s in args.servers.split(",") if s and s != "echo"]
+    if "go" in names and not os.access(argv["go"][0], os.X_OK):
+        print("# no Go peer at %s (build target relu_go_peer, needs Debian's "
+              "golang-go and golang-google-grpc-dev): its rows are left out"
+              % argv["go"][0], file=sys.stderr, flush=True)
+        names.remove("go")
     for name in names:
         if name not in argv:
             sys.exit("unknown server %r; use %s" % (name, ", ".join(argv)))

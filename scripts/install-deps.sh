@@ -13,8 +13,9 @@ PACKAGES=(
   # headers for relu-server's start-up check of its TLS files, zlib's for
   # its bounded inflate of compressed requests.
   grpc-proto libssl-dev zlib1g-dev
-  # Kernel, logging, flags, metrics.
+  # Kernel, logging, flags, metrics; the servers' allocator (tcmalloc).
   libtbb-dev libspdlog-dev libcli11-dev prometheus-cpp-dev libcivetweb-dev civetweb
+  libtcmalloc-minimal4
   # Tests and benchmarks (oneDNN is the kernel benchmark's peer).
   libgtest-dev libgmock-dev libbenchmark-dev libdnnl-dev nlohmann-json3-dev
   # The service benchmark's HTTP rows: h2load, a load generator that is not ours.
@@ -32,6 +33,13 @@ PACKAGES=(
   python3-h2 haproxy
   # The container image test: a private Docker daemon and a debootstrapped base.
   docker.io debootstrap
+  # The service benchmarks' Go peer (bench/go_peer), built offline in GOPATH
+  # mode: Go, grpc-go 1.33 and its protobuf runtimes (the 1-5 package is the
+  # APIv2-based github.com/golang/protobuf that grpc-go's codec must use with
+  # protoc-gen-go 1.28's messages; it replaces the older 1-3 one), and the
+  # two protoc plugins that generate the code from proto/ at build time.
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev
+  golang-github-golang-protobuf-1-5-dev protoc-gen-go protoc-gen-go-grpc
 )
 
 missing=()
