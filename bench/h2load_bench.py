@@ -184,6 +184,11 @@ def main():
                              "(space-separated), its ApplyReLU a row "
                              "'relu NAME'; repeatable, to compare settings "
                              "in one run")
+    parser.add_argument("--compare-build", default=None, metavar="DIR",
+                        help="another build of the tree: its raw echo and "
+                             "relu-server's ApplyReLU become rows 'raw echo "
+                             "(other)' and 'relu (other)' of the same run "
+                             "(before/after a change, another allocator)")
     parser.add_argument("--go-peer", default=None,
                         help="the Go peer's binary (default "
                              "<build-dir>/bench/go_peer/relu-go-peer; its "
@@ -200,6 +205,14 @@ def main():
     for item in args.variant:
         name, _, flags = item.partition("=")
         variants["relu " + name] = relu_argv + flags.split()
+    other = {}
+    if args.compare_build:
+        o = os.path.abspath(args.compare_build)
+        other["raw echo (other)"] = [
+            os.path.join(o, "bench", "echo", "relu_echo_server"),
+            "--grpc-address", "127.0.0.1:0", "--mode", "raw"]
+        other["relu (other)"] = [os.path.join(o, "server", "relu-server")] + \
+            relu_argv[1:] + args.relu_args.split()
     relu_argv += args.relu_args.split()
     echo_argv = [os.path.join(b, "bench", "echo", "relu_echo_server"),
                  "--grpc-address", "127.0.0.1:0"]
@@ -217,8 +230,9 @@ def main():
         servers = {"relu": Server("relu", relu_argv, work),
                    "echo": Server("echo", echo_argv, work),
                    "raw": Server("raw", raw_argv, work)}
-        for label, argv in variants.items():
-            servers[label] = Server(label.replace(" ", "-"), argv, work)
+        for label, argv in list(variants.items()) + list(other.items()):
+            servers[label] = Server(re.sub(r"[^a-z-]", "", label.replace(
+                " ", "-")), argv, work)
         if go_peer != "off":
             servers["go"] = Server("go", [go_peer, "--grpc-address",
                                           "127.0.0.1:0"], work)
@@ -246,10 +260,11 @@ def main():
                 runs = {"raw echo": [], "echo ApplyReLU": [],
                         "relu ApplyReLU": [], "relu ModelInfer": []}
                 runs.update({label: [] for label in variants})
+                runs.update({label: [] for label in other})
                 if "go" in servers:
                     runs["go ApplyReLU"] = []
                 plan = [(label, servers[label], APPLY, files["apply"])
-                        for label in variants]
+                        for label in list(variants) + list(other)]
                 plan += [("raw echo", servers["raw"], APPLY, files["apply"]),
                          ("echo ApplyReLU", servers["echo"], APPLY,
                           files["apply"]),

@@ -1,7 +1,9 @@
 // W3C traceparent parsing and the ids a call gets (trace_context.h).
 #include "server/service/trace_context.h"
 
+#include <set>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -122,6 +124,31 @@ TEST(TraceContextTest, DropsAnOversizedTracestate) {
   EXPECT_TRUE(TraceContext::FromHeaders(
                   kValid, std::string(kMaxTracestateBytes + 1, 'x'), "")
                   .tracestate.empty());
+}
+
+TEST(RandomHexIdTest, LowerHexOfTheLengthAskedAndNeverRepeated) {
+  std::set<std::string> seen;
+  for (size_t bytes : {1, 3, 8, 12, 16}) {
+    for (int i = 0; i < 200; ++i) {
+      const std::string id = RandomHexId(bytes);
+      ASSERT_EQ(id.size(), 2 * bytes);
+      EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos)
+          << id;
+      EXPECT_NE(id.find_first_not_of('0'), std::string::npos) << id;
+      if (bytes >= 8) {
+        EXPECT_TRUE(seen.insert(id).second) << id;
+      }
+    }
+  }
+  // Every hex digit turns up in every position of 16-byte ids.
+  std::vector<std::set<char>> digits(32);
+  for (int i = 0; i < 2000; ++i) {
+    const std::string id = RandomHexId(16);
+    for (size_t j = 0; j < id.size(); ++j) digits[j].insert(id[j]);
+  }
+  for (size_t j = 0; j < digits.size(); ++j) {
+    EXPECT_EQ(digits[j].size(), 16u) << "position " << j;
+  }
 }
 
 }  // namespace
