@@ -180,9 +180,13 @@ void InferCall::LayOutOnePass(const ValidatedInfer& valid) {
                 google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(
                     valid.bytes, length) -
                     length);
-  output_.Allocate(prefix, valid.bytes);
-  output_.Plan(valid.dtype, valid.params, split_.values[0], valid.elements,
-               this);
+  // The answer is written over raw_input_contents where gRPC received it.
+  if (!output_.PlanInPlace(prefix, received_, valid.dtype, valid.params,
+                           split_.values[0], valid.elements, this)) {
+    output_.Allocate(prefix, valid.bytes);
+    output_.Plan(valid.dtype, valid.params, split_.values[0], valid.elements,
+                 this);
+  }
 }
 
 void InferCall::LayOutInPlace(const ValidatedInfer& valid) {

@@ -16,8 +16,9 @@ namespace relu::service {
 namespace {
 
 // One ApplyReLU call from its parse to its answer. It holds the received
-// slices, which the kernel reads tensor.data from, and the response's slices,
-// which the kernel writes; `pieces` pair them up.
+// slices, where the kernel reads tensor.data and writes the answer's data
+// over it (the response's slices are views of them after the prefix);
+// `pieces` are the runs of whole elements.
 class ApplyCall final : public GrpcCall {
  public:
   ApplyCall(grpc::CallbackServerContext* context,
@@ -92,11 +93,19 @@ absl::Status ApplyCall::Decode() {
   if (absl::Status s = ReserveResponse(valid->bytes); !s.ok()) return s;
 
   const v1::Tensor& tensor = request_.fields.tensor();
-  output_.Allocate(
-      EncodeResponsePrefix(tensor.dtype(), tensor.shape(), valid->bytes),
-      valid->bytes);
-  output_.Plan(valid->dtype, valid->params, request_.data, valid->elements,
-               this);
+  std::string prefix =
+      EncodeResponsePrefix(tensor.dtype(), tensor.shape(), valid->bytes);
+  // The answer is written over the request's data where gRPC received it;
+  // when the parse had to copy the data, into slices of its own.
+  const absl::Span<const grpc::Slice> received =
+      received_.empty() ? absl::MakeConstSpan(&received_one_, 1)
+                        : absl::MakeConstSpan(received_);
+  if (!output_.PlanInPlace(prefix, received, valid->dtype, valid->params,
+                           request_.data, valid->elements, this)) {
+    output_.Allocate(prefix, valid->bytes);
+    output_.Plan(valid->dtype, valid->params, request_.data, valid->elements,
+                 this);
+  }
   bytes = valid->bytes;
   return absl::OkStatus();
 }

@@ -1,7 +1,9 @@
 // A response written by the kernel where gRPC sends it from: the message's
-// bytes up to the tensor data, then the data in slices the kernel writes
-// (reading the request's data where gRPC received it). Tensor bytes are
-// touched once per call, by the kernel.
+// bytes up to the tensor data, then the data. PlanInPlace(): the data goes
+// out in the request's own received slices, the kernel writing each element
+// over the one it read (no allocation, no fresh pages). Allocate() and
+// Plan(): in slices of its own, for data the parse had to copy. Tensor bytes
+// are touched once per call, by the kernel.
 #pragma once
 
 #include <cstddef>
@@ -41,10 +43,22 @@ class ResponseSlices {
             absl::Span<const absl::string_view> data, size_t elements,
             batching::BatchTask* task);
 
+  // Lays out the response in place of the request: `prefix`, then the
+  // request's own data where gRPC received it, the kernel writing each
+  // element over the one it reads. `data` are the tensor data's pieces, as
+  // for Plan(); each must lie inside one of `received` (the request's
+  // slices, which must outlive this object), else this returns false and
+  // lays out nothing (call Allocate() and Plan()). An element split across
+  // pieces is computed in a buffer of its own and written back by
+  // ToByteBuffer(). Call once, instead of Allocate() and Plan().
+  bool PlanInPlace(const std::string& prefix,
+                   absl::Span<const grpc::Slice> received, kernel::DType dtype,
+                   const kernel::Params& params,
+                   absl::Span<const absl::string_view> data, size_t elements,
+                   batching::BatchTask* task);
+
   // The response's bytes, once the kernel has written them.
-  grpc::ByteBuffer ToByteBuffer() {
-    return grpc::ByteBuffer(slices_.data(), slices_.size());
-  }
+  grpc::ByteBuffer ToByteBuffer();
 
  private:
   // Allocates a slice of `size` bytes; returns where it starts.
@@ -54,8 +68,26 @@ class ResponseSlices {
     return data_[offset / kDataSliceBytes] + offset % kDataSliceBytes;
   }
 
+  // In place: where the data goes out, as ranges of the received slices
+  // (made into slices by ToByteBuffer(), after the kernel has written them:
+  // a small slice holds its bytes inline, and a copy of it taken earlier
+  // would miss what the kernel wrote).
+  struct ReceivedRange {
+    const grpc::Slice* slice;
+    size_t begin, end;
+  };
+  // In place: where a split element's bytes go back, from straddled_.
+  struct StraddledPart {
+    size_t element;  // index in straddled_
+    size_t offset;   // of the part in the element
+    char* to;
+    size_t size;
+  };
+
   // Inline capacities fit a small call: no allocation for these.
   absl::InlinedVector<grpc::Slice, 2> slices_;
+  absl::InlinedVector<ReceivedRange, 2> ranges_;
+  std::vector<StraddledPart> straddled_parts_;
   absl::InlinedVector<char*, 1> data_;  // each slice's share of the data
   std::vector<uint64_t> straddled_;     // elements split across pieces
 };

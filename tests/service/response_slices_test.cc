@@ -1,0 +1,120 @@
+// ResponseSlices::PlanInPlace: the answer written over the request's data in
+// the slices it was received in, elements split across slices included,
+// against the scalar kernel on the whole tensor.
+#include "server/service/response_slices.h"
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "gtest/gtest.h"
+#include "server/kernel/relu_kernel.h"
+
+namespace relu::service {
+namespace {
+
+using kernel::DType;
+
+struct Task final : batching::BatchTask {
+  void Done(absl::Status) override {}
+};
+
+// `bytes` cut into slices of random sizes from 1 to `max_slice` bytes
+// (grpc::Slice holds up to 23 bytes inline, larger ones refcounted).
+std::vector<grpc::Slice> Cut(const std::string& bytes, size_t max_slice,
+                             std::mt19937_64& rng) {
+  std::vector<grpc::Slice> slices;
+  for (size_t at = 0; at < bytes.size();) {
+    const size_t size = std::min(bytes.size() - at, 1 + rng() % max_slice);
+    slices.emplace_back(bytes.data() + at, size);
+    at += size;
+  }
+  return slices;
+}
+
+void RunTask(const Task& task) {
+  if (task.pieces.empty()) {
+    const kernel::Segment& s = task.segment;
+    kernel::ApplyOnThread(kernel::DefaultIsa(), s.dtype, s.params, s.in, s.out,
+                          s.n);
+    return;
+  }
+  for (const kernel::Segment& s : task.pieces) {
+    kernel::ApplyOnThread(kernel::DefaultIsa(), s.dtype, s.params, s.in, s.out,
+                          s.n);
+  }
+}
+
+std::string Bytes(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(buffer.Dump(&slices).ok());
+  std::string out;
+  for (const grpc::Slice& slice : slices) {
+    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out;
+}
+
+TEST(ResponseSlicesTest, InPlaceMatchesTheScalarKernelWhateverTheCuts) {
+  std::mt19937_64 rng(15);
+  kernel::Params params;
+  params.max_value = 6.0;
+  params.negative_slope = 0.25;
+  params.threshold = 0.5;
+  for (DType dtype :
+       {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16}) {
+    const size_t size = kernel::ElementSize(dtype);
+    for (size_t max_slice : {1, 3, 9, 23, 64, 4096}) {
+      for (size_t elements : {1, 2, 7, 100, 3001}) {
+        // A request: 11 bytes of fields, then the data, then 5 more bytes.
+        std::string data(elements * size, '\0');
+        for (char& byte : data) byte = static_cast<char>(rng());
+        const std::string request = std::string(11, 'h') + data + "ttttt";
+        std::vector<grpc::Slice> received = Cut(request, max_slice, rng);
+        // The data's pieces, as the wire parse gives them: views into the
+        // received slices.
+        std::vector<absl::string_view> pieces;
+        size_t at = 0;
+        for (const grpc::Slice& slice : received) {
+          const size_t begin = std::max<size_t>(at, 11);
+          const size_t end = std::min(at + slice.size(), 11 + data.size());
+          if (begin < end) {
+            pieces.emplace_back(
+                reinterpret_cast<const char*>(slice.begin()) + (begin - at),
+                end - begin);
+          }
+          at += slice.size();
+        }
+        std::string want = data;
+        kernel::ApplyOnThread(kernel::Isa::kScalar, dtype, params, want.data(),
+                              want.data(), elements);
+
+        ResponseSlices output;
+        Task task;
+        ASSERT_TRUE(output.PlanInPlace("PREFIX", received, dtype, params,
+                                       pieces, elements, &task));
+        RunTask(task);
+        EXPECT_EQ(Bytes(output.ToByteBuffer()), "PREFIX" + want)
+            << kernel::DTypeName(dtype) << " max_slice " << max_slice
+            << " elements " << elements;
+      }
+    }
+  }
+}
+
+TEST(ResponseSlicesTest, DataOutsideTheReceivedSlicesIsNotPlannedInPlace) {
+  const std::string request(40, '\0');
+  std::vector<grpc::Slice> received = {grpc::Slice(request.data(), 40)};
+  const std::string copy(16, '\0');  // the parse's own copy of the data
+  const std::vector<absl::string_view> pieces = {copy};
+  ResponseSlices output;
+  Task task;
+  EXPECT_FALSE(output.PlanInPlace("P", received, DType::kFloat32,
+                                  kernel::Params(), pieces, 4, &task));
+  EXPECT_TRUE(task.pieces.empty());
+}
+
+}  // namespace
+}  // namespace relu::service
