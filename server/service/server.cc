@@ -173,14 +173,22 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
 }
 
 // gperftools' tcmalloc, when the binary links it (relu-server does, see
-// RELU_ALLOCATOR in CMakeLists.txt): returns its free pages to the system.
+// RELU_ALLOCATOR in CMakeLists.txt): its free pages, and their release to
+// the system.
 extern "C" void MallocExtension_ReleaseFreeMemory() __attribute__((weak));
+extern "C" int MallocExtension_GetNumericProperty(const char* property,
+                                                  size_t* value)
+    __attribute__((weak));
 
-// Gives the heap's free pages back to the system once calls stop: after a
-// burst of large calls, the allocator keeps their freed memory (glibc in its
-// arenas, tcmalloc in its page heap), and the resident size would stay at
-// the burst's peak. Checks every second; trims once per quiet spell that
-// follows calls.
+// Gives the heap's free pages back to the system while no call runs: after
+// a burst of large calls, the allocator keeps their freed memory (glibc in
+// its arenas, tcmalloc in its page heap), and the resident size would stay
+// at the burst's peak. Checks every second.
+// - tcmalloc: releases whenever its page heap holds a MiB or more of free
+//   pages. Memory a cancelled call's transport frees after the calls ended
+//   is released at the next check, not kept until the next call.
+// - glibc: malloc_trim, once per quiet spell that follows calls (it walks
+//   every arena).
 class MemoryTrimmer {
  public:
   explicit MemoryTrimmer(const CallTracker* calls)
@@ -200,17 +208,26 @@ class MemoryTrimmer {
     std::unique_lock<std::mutex> lock(mu_);
     while (!cv_.wait_for(lock, std::chrono::seconds(1),
                          [this] { return stopping_; })) {
-      const CallTracker::Clock::rep arrival = calls_->last_call_arrival();
-      if (arrival != trimmed_after && calls_->calls() == 0) {
-        if (MallocExtension_ReleaseFreeMemory != nullptr) {
+      if (calls_->calls() != 0) continue;
+      if (MallocExtension_ReleaseFreeMemory != nullptr &&
+          MallocExtension_GetNumericProperty != nullptr) {
+        size_t free_bytes = 0;
+        if (MallocExtension_GetNumericProperty("tcmalloc.pageheap_free_bytes",
+                                               &free_bytes) &&
+            free_bytes >= kReleaseFloorBytes) {
           MallocExtension_ReleaseFreeMemory();
-        } else {
-          malloc_trim(0);
         }
+        continue;
+      }
+      const CallTracker::Clock::rep arrival = calls_->last_call_arrival();
+      if (arrival != trimmed_after) {
+        malloc_trim(0);
         trimmed_after = arrival;
       }
     }
   }
+
+  static constexpr size_t kReleaseFloorBytes = size_t{1} << 20;
 
   const CallTracker* const calls_;
   std::mutex mu_;

@@ -646,10 +646,12 @@ def conn_endings(conns):
     return "; ".join(text)
 
 
-def rss_after_streams_end(row, what):
+def rss_after_streams_end(row, what, held_by_grpc=0):
     """RSS while the client still holds its connections, after the server
-    ended its streams: polled down to baseline + tolerance (safety net)."""
-    bound = row.baseline + RSS_TOLERANCE_BYTES
+    ended its streams: polled down to baseline + tolerance (safety net).
+    held_by_grpc: what gRPC 1.51 may keep while a connection stays open
+    (see row_unread), on top of the tolerance."""
+    bound = row.baseline + RSS_TOLERANCE_BYTES + held_by_grpc
     deadline = time.monotonic() + RSS_SETTLE_S
     rss = row.server.rss()
     while rss is not None and rss > bound and time.monotonic() < deadline:
@@ -1077,7 +1079,15 @@ def row_unread(row, p):
     row.check(open_left == 0, "%d streams still open %d s later (safety "
               "net; --send-timeout-s %s)" % (open_left, p["end_wait_s"],
                                              row.send_timeout))
-    rss_after_streams_end(row, "the streams ended")
+    # gRPC 1.51 at times keeps one cancelled message's buffers (up to
+    # --max-message-bytes) until its connection closes: with 12 x 64 MiB
+    # unread, tcmalloc's live heap stayed at 62 MiB for the 30 s wait with
+    # every call ended, and fell to 6 MiB when the client closed the
+    # connections (1 run in 5-10). The server cannot free it; the connection
+    # age limit (--max-connection-age-s) bounds how long it is held. One such
+    # message is allowed here, not two.
+    rss_after_streams_end(row, "the streams ended",
+                          held_by_grpc=p.get("held_by_grpc", 0))
     row.close_conns()
 
 
@@ -1181,7 +1191,7 @@ ROWS = [
      dict(conns=1100), dict(conns=1100)),
     ("unread_12x64MiB", "production", row_unread,
      dict(what="12 x 64 MiB responses unread", conns=3, streams=4,
-          size=64 * MiB - 64, stall_s=10), "same"),
+          size=64 * MiB - 64, stall_s=10, held_by_grpc=64 * MiB), "same"),
     ("unread_20000x4KiB", "production", row_unread,
      dict(what="20,000 x 4 KiB responses unread", conns=4, streams=5000,
           size=4 * KiB, stall_s=5), "same"),
