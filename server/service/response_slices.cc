@@ -86,15 +86,13 @@ bool ResponseSlices::PlanInPlace(const std::string& prefix,
   // (ApplyOnThread's contract); a tensor the network put at an odd offset
   // is answered in slices of its own.
   const size_t element_size = kernel::ElementSize(dtype);
-  for (absl::string_view piece : data) {
-    if (reinterpret_cast<uintptr_t>(piece.data()) % element_size != 0) {
-      return false;
-    }
-  }
   // Each piece's slice, found in order (pieces follow the slices' order).
   absl::InlinedVector<ReceivedRange, 2> ranges;
   size_t slice = 0;
   for (absl::string_view piece : data) {
+    if (reinterpret_cast<uintptr_t>(piece.data()) % element_size != 0) {
+      return false;
+    }
     const auto* start = reinterpret_cast<const uint8_t*>(piece.data());
     while (slice < received.size() &&
            !(start >= received[slice].begin() &&
