@@ -76,7 +76,7 @@ struct ScalarLoop {
   using T = typename Io::Storage;
   const Plan& plan;
   const uint8_t* in;  // any alignment: read with memcpy
-  T* out;
+  uint8_t* out;       // any alignment: written with memcpy
   size_t n;
   template <bool kLeaky, bool kSlope, Positive kPositive, bool kClip>
   void operator()() const {
@@ -84,17 +84,18 @@ struct ScalarLoop {
     for (size_t i = 0; i < n; ++i) {
       T value;
       std::memcpy(&value, in + i * sizeof(T), sizeof(T));
-      out[i] = Io::Store(
+      const T result = Io::Store(
           ReluOp<kLeaky, kSlope, kPositive, kClip>(ops, Io::Load(value)));
+      std::memcpy(out + i * sizeof(T), &result, sizeof(T));
     }
   }
 };
 
 template <class Io, class Ops>
 void RunTyped(const Plan& plan, const void* in, void* out, size_t n) {
-  DispatchBranch(
-      plan, ScalarLoop<Io, Ops>{plan, static_cast<const uint8_t*>(in),
-                                static_cast<typename Io::Storage*>(out), n});
+  DispatchBranch(plan,
+                 ScalarLoop<Io, Ops>{plan, static_cast<const uint8_t*>(in),
+                                     static_cast<uint8_t*>(out), n});
 }
 
 }  // namespace

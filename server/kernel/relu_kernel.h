@@ -44,8 +44,8 @@ Isa DefaultIsa();
 
 // Runs `n` elements of `dtype` from `in` to `out` on the calling thread with
 // the given path. `in == out` (in place) is allowed; other overlap is not.
-// `out` needs element alignment; `in` none at all (a tensor read where the
-// network put it starts at any byte). Requires IsaSupported(isa) and valid
+// Neither needs any alignment: a tensor read, and in place written, where the
+// network put it starts at any byte. Requires IsaSupported(isa) and valid
 // params. Thread-safe.
 void ApplyOnThread(Isa isa, DType dtype, const Params& params, const void* in,
                    void* out, size_t n);

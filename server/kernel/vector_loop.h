@@ -14,13 +14,14 @@
 namespace relu::kernel::internal {
 
 // Runs one plan over `n` elements with full vectors of kVectorBytes and one
-// masked step for the remainder. `Io` supplies Storage, Raw (one vector of
-// storage elements), Load/Store/Stream (full vector), LoadPartial/
-// StorePartial (first `count` elements only, never touching the others) and
+// masked step for the remainder; `in` and `out` may start at any byte. `Io`
+// supplies Storage, Raw (one vector of storage elements), Load/Store/Stream
+// (full vector; Load and Store at any address), LoadPartial/StorePartial
+// (first `count` elements only, never touching the others) and
 // Compute<branch>(ops, raw). With `large` (a job far bigger than the caches)
-// the loop walks four pages at a time; out of place, the output is then
-// first brought to vector alignment with one masked step and written with
-// non-temporal stores.
+// the loop walks four pages at a time; out of place to an element-aligned
+// output, the output is then first brought to vector alignment with one
+// masked step and written with non-temporal stores.
 template <class Io, class Ops, size_t kVectorBytes>
 struct VectorLoop {
   using T = typename Io::Storage;
@@ -57,7 +58,10 @@ struct VectorLoop {
     const Ops ops(plan);
     size_t i = 0;
     if (large) {
-      const bool stream = static_cast<const void*>(in) != out;
+      // Non-temporal stores need vector alignment, which the head step
+      // below reaches only from an element-aligned output.
+      const bool stream = static_cast<const void*>(in) != out &&
+                          reinterpret_cast<uintptr_t>(out) % sizeof(T) == 0;
       if (stream) {
         const size_t misalign = reinterpret_cast<uintptr_t>(out) % kVectorBytes;
         if (misalign != 0) {

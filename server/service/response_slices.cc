@@ -82,17 +82,12 @@ bool ResponseSlices::PlanInPlace(const std::string& prefix,
                                  absl::Span<const absl::string_view> data,
                                  size_t elements, batching::BatchTask* task) {
   if (data.empty()) return false;
-  // The kernel writes whole elements at element-aligned addresses only
-  // (ApplyOnThread's contract); a tensor the network put at an odd offset
-  // is answered in slices of its own.
-  const size_t element_size = kernel::ElementSize(dtype);
   // Each piece's slice, found in order (pieces follow the slices' order).
+  // The kernel reads and writes at any byte, so the pieces may start where
+  // the network put them.
   absl::InlinedVector<ReceivedRange, 2> ranges;
   size_t slice = 0;
   for (absl::string_view piece : data) {
-    if (reinterpret_cast<uintptr_t>(piece.data()) % element_size != 0) {
-      return false;
-    }
     const auto* start = reinterpret_cast<const uint8_t*>(piece.data());
     while (slice < received.size() &&
            !(start >= received[slice].begin() &&
@@ -108,6 +103,7 @@ bool ResponseSlices::PlanInPlace(const std::string& prefix,
 
   task->segment = {dtype, params, nullptr, nullptr, elements};
   std::vector<kernel::Segment>& pieces = task->pieces;
+  const size_t element_size = kernel::ElementSize(dtype);
   // The received memory is the request's, ours alone for the call's
   // lifetime; gRPC hands it over read-only only by type.
   auto writable = [](absl::string_view piece) {

@@ -63,6 +63,11 @@ TEST_P(KernelRandomTest, LargeUnalignedOutputMatchesScalar) {
   const size_t e = ElementSize(dtype);
   kernel.Apply(dtype, params, in.data() + e, out.data() + e, n);
   EXPECT_EQ(FirstMismatch(dtype, want.data() + e, out.data() + e, n), -1);
+  // In place at an odd byte offset, as a tensor the network put there.
+  std::vector<uint8_t> odd(n * e + 1);
+  std::memcpy(odd.data() + 1, in.data() + e, n * e);
+  kernel.Apply(dtype, params, odd.data() + 1, odd.data() + 1, n);
+  EXPECT_EQ(FirstMismatch(dtype, want.data() + e, odd.data() + 1, n), -1);
 }
 
 INSTANTIATE_TEST_SUITE_P(DTypes, KernelRandomTest,

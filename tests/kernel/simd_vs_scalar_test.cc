@@ -1,6 +1,6 @@
 // Every SIMD path against the scalar reference: every length 0..257 at every
-// start misalignment 0..63 bytes (in element steps), in place and out of
-// place, and out of place with inputs at odd byte offsets too, each with the
+// start misalignment 0..63 bytes (in element steps) and at odd byte offsets,
+// inputs and outputs alike, in place and out of place, each with the
 // small-job and the large-job loop, for every dtype and one parameter set per
 // branch of the algorithm, on inputs full of edge values.
 #include <gtest/gtest.h>
@@ -53,19 +53,19 @@ TEST_P(SimdVsScalarTest, EveryLengthAndMisalignment) {
         (64 - reinterpret_cast<uintptr_t>(out_arena.data()) % 64);
     std::vector<size_t> misaligns;
     for (size_t m = 0; m < kMaxMisalign; m += size) misaligns.push_back(m);
-    // Inputs need no alignment at all (outputs need element alignment).
+    // Neither inputs nor outputs need any alignment.
     for (size_t m : {1, 3, 5, 7, 33}) {
       if (m % size != 0) misaligns.push_back(m);
     }
     for (size_t misalign : misaligns) {
-      // Output misaligned differently from the input, by whole elements.
+      // Output misaligned differently from the input: by whole elements
+      // for every other element-aligned input, by odd bytes otherwise.
       const size_t out_misalign =
-          (misalign / size * size * 3 + size * 5) % kMaxMisalign;
-      const int modes = misalign % size == 0 ? 3 : 2;
+          (misalign * 3 + size * 5 + misalign / size % 2) % kMaxMisalign;
       for (size_t n = 0; n <= kMaxLength; ++n) {
         // The reference for a prefix of length n is the prefix of `want`
         // (elementwise op).
-        for (int mode = 0; mode < modes;
+        for (int mode = 0; mode < 3;
              ++mode) {  // out of place, stream, in place
           std::memset(in_base, 0xa5, buffer_bytes);
           std::memset(out_base, 0x5a, buffer_bytes);
@@ -115,13 +115,11 @@ TEST_P(SimdVsScalarTest, LargeJobLoop) {
     std::vector<uint8_t> in_arena(n * size + 256), out_arena(n * size + 256);
     for (size_t misalign : {size_t{0}, size, 3 * size, size_t{40}, size_t{5}}) {
       for (bool in_place : {false, true}) {
-        if (in_place && misalign % size != 0) continue;
         std::memset(out_arena.data(), 0x5a, out_arena.size());
         uint8_t* in = in_arena.data() + misalign;
         std::memcpy(in, source.data(), n * size);
-        uint8_t* out =
-            in_place ? in
-                     : out_arena.data() + (misalign / size * size * 7) % 64;
+        // Odd input offsets give odd output offsets (no streaming stores).
+        uint8_t* out = in_place ? in : out_arena.data() + (misalign * 7) % 64;
         internal::Run(isa, dtype, plan, in, out, n, /*large=*/true);
         const long bad = FirstMismatch(dtype, want.data(), out, n);
         ASSERT_EQ(bad, -1) << np.name << " misalign=" << misalign
@@ -131,9 +129,10 @@ TEST_P(SimdVsScalarTest, LargeJobLoop) {
   }
 }
 
-// The scalar path too reads inputs at any byte offset (the SIMD tests above
-// take it as their reference at element alignment).
-TEST(ScalarPathTest, InputsAtAnyByteOffset) {
+// The scalar path too reads and writes at any byte offset, in place and out
+// of place (the SIMD tests above take it as their reference at element
+// alignment).
+TEST(ScalarPathTest, InputsAndOutputsAtAnyByteOffset) {
   constexpr size_t kLength = 37;
   for (DType dtype : kAllDTypes) {
     const size_t size = ElementSize(dtype);
@@ -147,11 +146,20 @@ TEST(ScalarPathTest, InputsAtAnyByteOffset) {
       for (size_t offset = 1; offset < 8; ++offset) {
         std::vector<uint8_t> in(offset + kLength * size);
         std::memcpy(in.data() + offset, source.data(), kLength * size);
-        std::vector<uint8_t> out(kLength * size, 0x5a);
-        internal::RunScalar(dtype, plan, in.data() + offset, out.data(),
-                            kLength, false);
-        EXPECT_EQ(FirstMismatch(dtype, want.data(), out.data(), kLength), -1)
+        const size_t out_offset = 8 - offset;
+        std::vector<uint8_t> out(out_offset + kLength * size, 0x5a);
+        internal::RunScalar(dtype, plan, in.data() + offset,
+                            out.data() + out_offset, kLength, false);
+        EXPECT_EQ(
+            FirstMismatch(dtype, want.data(), out.data() + out_offset, kLength),
+            -1)
             << np.name << " " << DTypeName(dtype) << " offset=" << offset;
+        internal::RunScalar(dtype, plan, in.data() + offset, in.data() + offset,
+                            kLength, false);
+        EXPECT_EQ(
+            FirstMismatch(dtype, want.data(), in.data() + offset, kLength), -1)
+            << np.name << " " << DTypeName(dtype) << " in place at offset "
+            << offset;
       }
     }
   }
