@@ -12,9 +12,10 @@ connections x streams per connection) runs h2load against each in turn for
 --duration seconds: both echoes' ApplyReLU, relu-server's ApplyReLU and its
 ModelInfer with raw_input_contents (the same tensor). Reports calls/s, MB/s
 of request tensors, mean latency and the server's CPU per call (utime +
-stime from /proc over the run), and ratios: calls/s and CPU to the raw echo,
-calls/s to the protobuf echo, ModelInfer's and the Go peer's MB/s to
-ApplyReLU's. When it is built, the Go peer (bench/go_peer/relu-go-peer:
+stime from /proc over the run), p50 and p99 latency (from h2load's
+--log-file, one row per call of the measured period), and ratios: calls/s,
+p50 and CPU to the raw echo, calls/s to the protobuf echo, ModelInfer's and
+the Go peer's MB/s to ApplyReLU's. When it is built, the Go peer (bench/go_peer/relu-go-peer:
 ApplyReLU in grpc-go, float32 in place on the request's bytes; --go-peer)
 runs beside them. With --repeat N each figure is the median of N runs taken
 in turn across the servers.
@@ -130,11 +131,25 @@ def parse_h2load(text):
     return out
 
 
+def percentiles(log_file):
+    """p50 and p99 of h2load's per-call latencies (--log-file: start time,
+    status, microseconds to the end of the response; h2load logs the calls
+    of the measured period only)."""
+    with open(log_file) as f:
+        latencies = sorted(int(line.split("\t")[2]) for line in f if line.strip())
+    if not latencies:
+        raise RuntimeError("h2load logged no calls in " + log_file)
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+    return len(latencies), pick(0.50), pick(0.99)
+
+
 def run_h2load(server, path, body_file, cell, duration_s, answer_bytes):
     elements, conns, streams = cell
     host, port = server.target.rsplit(":", 1)
+    log_file = body_file + ".log"
     argv = ["h2load", "-D", "%g" % duration_s, "-c", str(conns), "-m",
             str(streams), "-t", "1", "--warm-up-time", "1",
+            "--log-file", log_file,
             "-H", "content-type: application/grpc", "-H", "te: trailers",
             "-d", body_file, "http://%s:%s%s" % (host, port, path)]
     cpu0 = cpu_seconds(server.proc.pid)
@@ -152,6 +167,11 @@ def run_h2load(server, path, body_file, cell, duration_s, answer_bytes):
         raise RuntimeError("answers of %.0f bytes, expected %d: errors?\n%s" %
                            (r["data_bytes"] / r["succeeded"], answer_bytes,
                             result.stdout[-2000:]))
+    logged, r["p50_us"], r["p99_us"] = percentiles(log_file)
+    os.unlink(log_file)
+    if logged != r["succeeded"]:
+        raise RuntimeError("h2load logged %d calls, counted %d succeeded" %
+                           (logged, r["succeeded"]))
     r["mb_per_s"] = r["calls_per_s"] * 4 * elements / 1e6
     # h2load's warm-up is not in its figures but is in the CPU time: scale
     # the CPU by the measured share of the run.
@@ -283,7 +303,8 @@ def main():
                         runs[label].append(run_h2load(
                             server, path, body, cell, args.duration, answer))
                 rows.append((cell, {label: {k: median(r, k) for k in (
-                    "calls_per_s", "mb_per_s", "mean_us", "cpu_us_per_call")}
+                    "calls_per_s", "mb_per_s", "mean_us", "p50_us", "p99_us",
+                    "cpu_us_per_call")}
                     for label, r in runs.items()}))
         finally:
             for s in servers.values():
@@ -295,22 +316,24 @@ def main():
     print("command: %s  (h2load -D %g -t 1, %d run(s), medians)\n" % (
         " ".join([os.path.relpath(__file__)] + sys.argv[1:]), args.duration,
         args.repeat))
-    print("| cell | server | calls/s | MB/s | mean latency us | CPU us/call | "
-          "calls/s x raw echo | calls/s x proto echo | CPU x raw echo | "
-          "MB/s x ApplyReLU |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| cell | server | calls/s | MB/s | mean latency us | p50 us | "
+          "p99 us | CPU us/call | calls/s x raw echo | calls/s x proto echo | "
+          "p50 x raw echo | CPU x raw echo | MB/s x ApplyReLU |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cell, results in rows:
         raw = results["raw echo"]
         echo = results["echo ApplyReLU"]
         apply = results["relu ApplyReLU"]
         for label in results:
             r = results[label]
-            print("| %s | %s | %.0f | %.1f | %.0f | %.1f | %.3f | %.3f | %.3f "
-                  "| %s |"
+            print("| %s | %s | %.0f | %.1f | %.0f | %.0f | %.0f | %.1f | %.3f "
+                  "| %.3f | %.3f | %.3f | %s |"
                   % (cell_name(cell), label, r["calls_per_s"], r["mb_per_s"],
-                     r["mean_us"], r["cpu_us_per_call"],
+                     r["mean_us"], r["p50_us"], r["p99_us"],
+                     r["cpu_us_per_call"],
                      r["calls_per_s"] / raw["calls_per_s"],
                      r["calls_per_s"] / echo["calls_per_s"],
+                     r["p50_us"] / raw["p50_us"],
                      r["cpu_us_per_call"] / raw["cpu_us_per_call"],
                      "%.3f" % (r["mb_per_s"] / apply["mb_per_s"])
                      if label in ("relu ModelInfer", "go ApplyReLU")

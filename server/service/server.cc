@@ -180,15 +180,18 @@ extern "C" int MallocExtension_GetNumericProperty(const char* property,
                                                   size_t* value)
     __attribute__((weak));
 
-// Gives the heap's free pages back to the system while no call runs: after
-// a burst of large calls, the allocator keeps their freed memory (glibc in
-// its arenas, tcmalloc in its page heap), and the resident size would stay
-// at the burst's peak. Checks every second.
+// Gives the heap's free pages back to the system once the server is quiet:
+// after a burst of large calls, the allocator keeps their freed memory
+// (glibc in its arenas, tcmalloc in its page heap), and the resident size
+// would stay at the burst's peak. Checks every second; quiet means no call
+// in flight and none arrived since the last check. Not between calls of a
+// busy server: each release would be paid again as page faults by the next
+// large call (64 MiB calls one at a time: p99 288 ms with a release at
+// every check that found no call in flight, 94 ms with this rule).
 // - tcmalloc: releases whenever its page heap holds a MiB or more of free
 //   pages. Memory a cancelled call's transport frees after the calls ended
-//   is released at the next check, not kept until the next call.
-// - glibc: malloc_trim, once per quiet spell that follows calls (it walks
-//   every arena).
+//   is released at a later check, not kept until the next call.
+// - glibc: malloc_trim, once per quiet spell (it walks every arena).
 class MemoryTrimmer {
  public:
   explicit MemoryTrimmer(const CallTracker* calls)
@@ -204,11 +207,15 @@ class MemoryTrimmer {
 
  private:
   void Run() {
+    CallTracker::Clock::rep seen = 0;           // last arrival, last check
     CallTracker::Clock::rep trimmed_after = 0;  // last arrival before a trim
     std::unique_lock<std::mutex> lock(mu_);
     while (!cv_.wait_for(lock, std::chrono::seconds(1),
                          [this] { return stopping_; })) {
-      if (calls_->calls() != 0) continue;
+      const CallTracker::Clock::rep arrival = calls_->last_call_arrival();
+      const bool quiet = arrival == seen && calls_->calls() == 0;
+      seen = arrival;
+      if (!quiet) continue;
       if (MallocExtension_ReleaseFreeMemory != nullptr &&
           MallocExtension_GetNumericProperty != nullptr) {
         size_t free_bytes = 0;
@@ -219,7 +226,6 @@ class MemoryTrimmer {
         }
         continue;
       }
-      const CallTracker::Clock::rep arrival = calls_->last_call_arrival();
       if (arrival != trimmed_after) {
         malloc_trim(0);
         trimmed_after = arrival;
