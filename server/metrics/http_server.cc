@@ -56,7 +56,7 @@ int Reply(mg_connection* conn, int status, const char* content_type,
 }  // namespace
 
 MetricsHttpServer::MetricsHttpServer(
-    std::string address, std::shared_ptr<prometheus::Registry> registry,
+    std::string address, std::shared_ptr<prometheus::Collectable> registry,
     std::function<bool()> ready)
     : address_(std::move(address)),
       registry_(std::move(registry)),

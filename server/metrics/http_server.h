@@ -13,7 +13,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "prometheus/registry.h"
+#include "prometheus/collectable.h"
 
 struct mg_context;
 struct mg_connection;
@@ -29,7 +29,7 @@ class MetricsHttpServer {
   // request from civetweb's worker threads, so it must be thread-safe; it is
   // never called after the destructor returns.
   MetricsHttpServer(std::string address,
-                    std::shared_ptr<prometheus::Registry> registry,
+                    std::shared_ptr<prometheus::Collectable> registry,
                     std::function<bool()> ready);
   // Stops listening and waits for requests in progress.
   ~MetricsHttpServer();
@@ -53,7 +53,7 @@ class MetricsHttpServer {
   static int HandleReadyz(mg_connection* conn, void* self);
 
   const std::string address_;
-  const std::shared_ptr<prometheus::Registry> registry_;
+  const std::shared_ptr<prometheus::Collectable> registry_;
   const std::function<bool()> ready_;
   const std::unique_ptr<ProcessCollector> process_;
   mg_context* context_ = nullptr;

@@ -1,7 +1,10 @@
 #include "server/metrics/server_metrics.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+
+#include "server/metrics/sharded_counts.h"
 
 namespace relu::metrics {
 namespace {
@@ -38,7 +41,111 @@ constexpr double kMicrosPerSecond = 1e6;
 constexpr int kBatchRequestsMaxExponent = 12;
 constexpr int kBatchElementsMaxExponent = 24;
 
+// A counter child and its cell in the shards.
+struct ShardedCounter {
+  prometheus::Counter* child = nullptr;
+  size_t cell = 0;
+};
+
+// A histogram child and its cells in the shards: a count per bucket
+// (bounds, then +Inf), then the sum.
+struct ShardedHistogram {
+  prometheus::Histogram* child = nullptr;
+  std::vector<double> bounds;
+  size_t first_cell = 0;
+};
+
 }  // namespace
+
+struct ServerMetrics::State final : prometheus::Collectable {
+  static constexpr int kNumDTypes = 4;         // kernel::DType 1..4
+  static constexpr int kNumRejectReasons = 5;  // RejectReason + invalid
+  static constexpr int kInvalidIndex = 4;
+  static constexpr int kNumCloseReasons = 4;
+
+  // Cells for a counter, a histogram: taken in order before `counts` is
+  // made.
+  ShardedCounter Counter(prometheus::Counter& child) {
+    return {&child, cells++};
+  }
+  ShardedHistogram Histogram(prometheus::Histogram& child,
+                             std::vector<double> bounds) {
+    ShardedHistogram h{&child, std::move(bounds), cells};
+    cells += h.bounds.size() + 2;
+    return h;
+  }
+
+  void Add(const ShardedCounter& c, uint64_t n) { counts->Add(c.cell, n); }
+  // The bucket is the first whose bound is >= value, as prometheus-cpp's.
+  void Observe(const ShardedHistogram& h, double value) {
+    const size_t bucket = static_cast<size_t>(
+        std::lower_bound(h.bounds.begin(), h.bounds.end(), value) -
+        h.bounds.begin());
+    counts->Add(h.first_cell + bucket, 1);
+    counts->AddDouble(h.first_cell + h.bounds.size() + 1, value);
+  }
+
+  void Fold(const ShardedCounter& c) const {
+    if (const uint64_t n = counts->Take(c.cell); n != 0) {
+      c.child->Increment(static_cast<double>(n));
+    }
+  }
+  void Fold(const ShardedHistogram& h) const {
+    std::vector<double> increments(h.bounds.size() + 1);
+    bool any = false;
+    for (size_t b = 0; b < increments.size(); ++b) {
+      increments[b] = static_cast<double>(counts->Take(h.first_cell + b));
+      any = any || increments[b] != 0;
+    }
+    const double sum = counts->TakeDouble(h.first_cell + increments.size());
+    if (any || sum != 0) h.child->ObserveMultiple(increments, sum);
+  }
+
+  // prometheus::Collectable: the shards folded into the children, then the
+  // registry's families.
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    inflight->Set(static_cast<double>(counts->SumSigned(inflight_cell)));
+    for (const auto& method : requests) {
+      for (const ShardedCounter& c : method) Fold(c);
+    }
+    for (const ShardedHistogram& h : request_duration) Fold(h);
+    Fold(request_bytes);
+    Fold(response_bytes);
+    for (const ShardedCounter& c : elements) Fold(c);
+    for (const ShardedHistogram* h : {&queue_duration, &kernel_duration,
+                                      &batch_requests, &batch_elements}) {
+      Fold(*h);
+    }
+    for (const ShardedCounter& c : batch_close) Fold(c);
+    return registry->Collect();
+  }
+
+  const std::shared_ptr<prometheus::Registry> registry =
+      std::make_shared<prometheus::Registry>();
+  size_t cells = 0;
+  std::unique_ptr<ShardedCounts> counts;  // made once `cells` is known
+
+  // Through the shards.
+  prometheus::Gauge* inflight = nullptr;
+  size_t inflight_cell = 0;  // ups and downs, summed at each scrape
+  ShardedCounter requests[kNumMethods][kNumStatusCodes];
+  ShardedHistogram request_duration[kNumMethods];
+  ShardedCounter request_bytes;
+  ShardedCounter response_bytes;
+  ShardedCounter elements[kNumDTypes];
+  ShardedHistogram queue_duration;
+  ShardedHistogram kernel_duration;
+  ShardedHistogram batch_requests;
+  ShardedHistogram batch_elements;
+  ShardedCounter batch_close[kNumCloseReasons];
+
+  // Directly on the children: rare, or set rather than added.
+  prometheus::Counter* rejected[kNumRejectReasons] = {};
+  prometheus::Gauge* queue_requests = nullptr;
+  prometheus::Gauge* queue_bytes = nullptr;
+  prometheus::Counter* request_log_lines = nullptr;
+  prometheus::Counter* request_log_dropped = nullptr;
+};
 
 const char* MethodName(Method method) {
   switch (method) {
@@ -82,192 +189,215 @@ std::vector<double> PowerOfTwoBuckets(int max_exponent) {
 }
 
 ServerMetrics::ServerMetrics(const MetricsOptions& options)
-    : registry_(std::make_shared<prometheus::Registry>()) {
+    : state_(std::make_shared<State>()) {
+  State& st = *state_;
+  prometheus::Registry& registry = *st.registry;
   auto& requests = prometheus::BuildCounter()
                        .Name("relu_requests_total")
                        .Help(
                            "Finished calls by method and gRPC status code "
                            "(calls gRPC refuses before a handler runs are "
                            "not counted).")
-                       .Register(*registry_);
+                       .Register(registry);
   auto& request_duration =
       prometheus::BuildHistogram()
           .Name("relu_request_duration_seconds")
           .Help("Server time per call, from receipt to response.")
-          .Register(*registry_);
+          .Register(registry);
   const std::vector<double> request_buckets = DecadeBuckets(1e-5, 10);
   for (int m = 0; m < kNumMethods; ++m) {
     const char* method = MethodName(static_cast<Method>(m));
     for (int code = 0; code < kNumStatusCodes; ++code) {
-      requests_[m][code] =
-          &requests.Add({{"method", method}, {"code", StatusCodeName(code)}});
+      st.requests[m][code] = st.Counter(
+          requests.Add({{"method", method}, {"code", StatusCodeName(code)}}));
     }
-    request_duration_[m] =
-        &request_duration.Add({{"method", method}}, request_buckets);
+    st.request_duration[m] = st.Histogram(
+        request_duration.Add({{"method", method}}, request_buckets),
+        request_buckets);
   }
 
-  request_bytes_ =
-      &prometheus::BuildCounter()
-           .Name("relu_request_bytes_total")
-           .Help("Tensor payload bytes received in answered calls.")
-           .Register(*registry_)
-           .Add({});
-  response_bytes_ = &prometheus::BuildCounter()
-                         .Name("relu_response_bytes_total")
-                         .Help("Tensor payload bytes sent in responses.")
-                         .Register(*registry_)
-                         .Add({});
-  inflight_ = &prometheus::BuildGauge()
-                   .Name("relu_inflight_requests")
-                   .Help("Calls inside a handler, not yet answered.")
-                   .Register(*registry_)
-                   .Add({});
+  st.request_bytes =
+      st.Counter(prometheus::BuildCounter()
+                     .Name("relu_request_bytes_total")
+                     .Help("Tensor payload bytes received in answered calls.")
+                     .Register(registry)
+                     .Add({}));
+  st.response_bytes =
+      st.Counter(prometheus::BuildCounter()
+                     .Name("relu_response_bytes_total")
+                     .Help("Tensor payload bytes sent in responses.")
+                     .Register(registry)
+                     .Add({}));
+  st.inflight_cell = st.cells++;
+  st.inflight = &prometheus::BuildGauge()
+                     .Name("relu_inflight_requests")
+                     .Help("Calls inside a handler, not yet answered.")
+                     .Register(registry)
+                     .Add({});
 
   auto& elements = prometheus::BuildCounter()
                        .Name("relu_elements_total")
                        .Help("Tensor elements computed, by dtype.")
-                       .Register(*registry_);
-  for (int d = 0; d < kNumDTypes; ++d) {
-    elements_[d] = &elements.Add(
-        {{"dtype", kernel::DTypeName(static_cast<kernel::DType>(d + 1))}});
+                       .Register(registry);
+  for (int d = 0; d < State::kNumDTypes; ++d) {
+    st.elements[d] = st.Counter(elements.Add(
+        {{"dtype", kernel::DTypeName(static_cast<kernel::DType>(d + 1))}}));
   }
 
   auto& rejected = prometheus::BuildCounter()
                        .Name("relu_rejected_total")
                        .Help("Calls refused or dropped, by reason.")
-                       .Register(*registry_);
-  for (int r = 0; r < kNumRejectReasons; ++r) {
-    rejected_[r] = &rejected.Add(
-        {{"reason", r == kInvalidIndex
+                       .Register(registry);
+  for (int r = 0; r < State::kNumRejectReasons; ++r) {
+    st.rejected[r] = &rejected.Add(
+        {{"reason", r == State::kInvalidIndex
                         ? kInvalidReasonName
                         : batching::RejectReasonName(
                               static_cast<batching::RejectReason>(r))}});
   }
 
-  queue_requests_ = &prometheus::BuildGauge()
-                         .Name("relu_queue_requests")
-                         .Help("Requests waiting for a batch.")
-                         .Register(*registry_)
-                         .Add({});
-  queue_bytes_ = &prometheus::BuildGauge()
-                      .Name("relu_queue_bytes")
-                      .Help("Bytes of the requests waiting for a batch.")
-                      .Register(*registry_)
-                      .Add({});
+  st.queue_requests = &prometheus::BuildGauge()
+                           .Name("relu_queue_requests")
+                           .Help("Requests waiting for a batch.")
+                           .Register(registry)
+                           .Add({});
+  st.queue_bytes = &prometheus::BuildGauge()
+                        .Name("relu_queue_bytes")
+                        .Help("Bytes of the requests waiting for a batch.")
+                        .Register(registry)
+                        .Add({});
 
   const std::vector<double> stage_buckets = DecadeBuckets(1e-6, 10);
-  queue_duration_ =
-      &prometheus::BuildHistogram()
-           .Name("relu_queue_duration_seconds")
-           .Help("Time a request waited in the queue before its batch ran.")
-           .Register(*registry_)
-           .Add({}, stage_buckets);
-  kernel_duration_ = &prometheus::BuildHistogram()
-                          .Name("relu_kernel_duration_seconds")
-                          .Help("Kernel time per batch.")
-                          .Register(*registry_)
-                          .Add({}, stage_buckets);
-  batch_requests_ = &prometheus::BuildHistogram()
-                         .Name("relu_batch_requests")
-                         .Help("Requests per batch.")
-                         .Register(*registry_)
-                         .Add({}, PowerOfTwoBuckets(kBatchRequestsMaxExponent));
-  batch_elements_ = &prometheus::BuildHistogram()
-                         .Name("relu_batch_elements")
-                         .Help("Tensor elements per batch.")
-                         .Register(*registry_)
-                         .Add({}, PowerOfTwoBuckets(kBatchElementsMaxExponent));
+  st.queue_duration = st.Histogram(
+      prometheus::BuildHistogram()
+          .Name("relu_queue_duration_seconds")
+          .Help("Time a request waited in the queue before its batch ran.")
+          .Register(registry)
+          .Add({}, stage_buckets),
+      stage_buckets);
+  st.kernel_duration = st.Histogram(prometheus::BuildHistogram()
+                                        .Name("relu_kernel_duration_seconds")
+                                        .Help("Kernel time per batch.")
+                                        .Register(registry)
+                                        .Add({}, stage_buckets),
+                                    stage_buckets);
+  const std::vector<double> request_counts =
+      PowerOfTwoBuckets(kBatchRequestsMaxExponent);
+  st.batch_requests = st.Histogram(prometheus::BuildHistogram()
+                                       .Name("relu_batch_requests")
+                                       .Help("Requests per batch.")
+                                       .Register(registry)
+                                       .Add({}, request_counts),
+                                   request_counts);
+  const std::vector<double> element_counts =
+      PowerOfTwoBuckets(kBatchElementsMaxExponent);
+  st.batch_elements = st.Histogram(prometheus::BuildHistogram()
+                                       .Name("relu_batch_elements")
+                                       .Help("Tensor elements per batch.")
+                                       .Register(registry)
+                                       .Add({}, element_counts),
+                                   element_counts);
 
   auto& batch_close = prometheus::BuildCounter()
                           .Name("relu_batch_close_total")
                           .Help("Batches by the reason they stopped growing.")
-                          .Register(*registry_);
-  for (int r = 0; r < kNumCloseReasons; ++r) {
-    batch_close_[r] = &batch_close.Add(
+                          .Register(registry);
+  for (int r = 0; r < State::kNumCloseReasons; ++r) {
+    st.batch_close[r] = st.Counter(batch_close.Add(
         {{"reason",
-          batching::CloseReasonName(static_cast<batching::CloseReason>(r))}});
+          batching::CloseReasonName(static_cast<batching::CloseReason>(r))}}));
   }
 
-  request_log_lines_ = &prometheus::BuildCounter()
-                            .Name("relu_request_log_lines_total")
-                            .Help("Request log lines written (--request-log).")
-                            .Register(*registry_)
-                            .Add({});
-  request_log_dropped_ =
+  st.request_log_lines =
+      &prometheus::BuildCounter()
+           .Name("relu_request_log_lines_total")
+           .Help("Request log lines written (--request-log).")
+           .Register(registry)
+           .Add({});
+  st.request_log_dropped =
       &prometheus::BuildCounter()
            .Name("relu_request_log_dropped_total")
            .Help(
                "Request log lines dropped because the log's buffer was "
                "full (the writer could not keep up).")
-           .Register(*registry_)
+           .Register(registry)
            .Add({});
 
   prometheus::BuildGauge()
       .Name("relu_build_info")
       .Help("Always 1; labels name the build and the kernel's code path.")
-      .Register(*registry_)
+      .Register(registry)
       .Add({{"version", options.version}, {"kernel_isa", options.kernel_isa}})
       .Set(1);
+  st.counts = std::make_unique<ShardedCounts>(st.cells);
 }
 
-void ServerMetrics::OnRequestStarted() { inflight_->Increment(); }
+std::shared_ptr<prometheus::Collectable> ServerMetrics::registry() const {
+  return state_;
+}
+
+void ServerMetrics::OnRequestStarted() {
+  state_->counts->Add(state_->inflight_cell, 1);
+}
 
 void ServerMetrics::OnRequestFinished(Method method, int code, double seconds,
                                       size_t request_bytes,
                                       size_t response_bytes) {
-  inflight_->Decrement();
+  State& st = *state_;
+  st.counts->Add(st.inflight_cell, ~uint64_t{0});  // - 1
   const int m = static_cast<int>(method);
   if (m < 0 || m >= kNumMethods) return;
   if (code < 0 || code >= kNumStatusCodes) code = 2;  // UNKNOWN
-  requests_[m][code]->Increment();
-  request_duration_[m]->Observe(seconds);
-  if (request_bytes != 0) {
-    request_bytes_->Increment(static_cast<double>(request_bytes));
-  }
-  if (response_bytes != 0) {
-    response_bytes_->Increment(static_cast<double>(response_bytes));
-  }
+  st.Add(st.requests[m][code], 1);
+  st.Observe(st.request_duration[m], seconds);
+  if (request_bytes != 0) st.Add(st.request_bytes, request_bytes);
+  if (response_bytes != 0) st.Add(st.response_bytes, response_bytes);
 }
 
 void ServerMetrics::OnElements(kernel::DType dtype, size_t elements) {
   const int d = static_cast<int>(dtype) - 1;
-  if (d < 0 || d >= kNumDTypes) return;
-  elements_[d]->Increment(static_cast<double>(elements));
+  if (d < 0 || d >= State::kNumDTypes) return;
+  state_->Add(state_->elements[d], elements);
 }
 
-void ServerMetrics::OnInvalid() { rejected_[kInvalidIndex]->Increment(); }
+void ServerMetrics::OnInvalid() {
+  state_->rejected[State::kInvalidIndex]->Increment();
+}
 
 void ServerMetrics::OnRequestLogLines(size_t lines) {
-  request_log_lines_->Increment(static_cast<double>(lines));
+  state_->request_log_lines->Increment(static_cast<double>(lines));
 }
 
-void ServerMetrics::OnRequestLogDropped() { request_log_dropped_->Increment(); }
+void ServerMetrics::OnRequestLogDropped() {
+  state_->request_log_dropped->Increment();
+}
 
 void ServerMetrics::OnQueueChanged(size_t requests, size_t bytes) {
-  queue_requests_->Set(static_cast<double>(requests));
-  queue_bytes_->Set(static_cast<double>(bytes));
+  state_->queue_requests->Set(static_cast<double>(requests));
+  state_->queue_bytes->Set(static_cast<double>(bytes));
 }
 
 void ServerMetrics::OnRejected(batching::RejectReason reason) {
   const int r = static_cast<int>(reason);
-  if (r < 0 || r >= kInvalidIndex) return;
-  rejected_[r]->Increment();
+  if (r < 0 || r >= State::kInvalidIndex) return;
+  state_->rejected[r]->Increment();
 }
 
 void ServerMetrics::OnDequeued(int64_t queue_micros) {
-  queue_duration_->Observe(static_cast<double>(queue_micros) /
-                           kMicrosPerSecond);
+  state_->Observe(state_->queue_duration,
+                  static_cast<double>(queue_micros) / kMicrosPerSecond);
 }
 
 void ServerMetrics::OnBatch(size_t requests, size_t elements,
                             batching::CloseReason reason,
                             int64_t kernel_micros) {
-  batch_requests_->Observe(static_cast<double>(requests));
-  batch_elements_->Observe(static_cast<double>(elements));
+  State& st = *state_;
+  st.Observe(st.batch_requests, static_cast<double>(requests));
+  st.Observe(st.batch_elements, static_cast<double>(elements));
   const int r = static_cast<int>(reason);
-  if (r >= 0 && r < kNumCloseReasons) batch_close_[r]->Increment();
-  kernel_duration_->Observe(static_cast<double>(kernel_micros) /
-                            kMicrosPerSecond);
+  if (r >= 0 && r < State::kNumCloseReasons) st.Add(st.batch_close[r], 1);
+  st.Observe(st.kernel_duration,
+             static_cast<double>(kernel_micros) / kMicrosPerSecond);
 }
 
 }  // namespace relu::metrics

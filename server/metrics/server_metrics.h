@@ -1,7 +1,11 @@
 // The server's Prometheus metrics: one registry, every family and labelled
-// child built once in the constructor, and hot-path methods that touch only
-// pointers held in arrays (never a lookup by name). The service calls the
-// On*Request* methods; the batch scheduler calls the BatchObserver hooks.
+// child built once in the constructor. What every call touches (the request
+// counts, durations and sizes, the batches, the gauge of calls in flight) is
+// added to per-thread shards (sharded_counts.h: no lock, no cache line every
+// thread writes) and folded into the registry's children at each scrape;
+// prometheus-cpp's Histogram takes a mutex per observation. The rest goes to
+// the children directly. The service calls the On*Request* methods; the
+// batch scheduler calls the BatchObserver hooks.
 //
 // Families (names final, see issue 5):
 //   relu_requests_total{method,code}         counter, all 2 x 17 children
@@ -32,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "prometheus/collectable.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -67,17 +72,17 @@ struct MetricsOptions {
 
 // Thread-safe: every method may be called from any thread at any time. The
 // object must outlive every scheduler and service it observes. The registry
-// may outlive the object (the HTTP server holds it), but must not be scraped
-// after the object is gone: the children belong to the registry and stay
-// valid, they simply stop changing.
+// may outlive the object (the HTTP server holds it) and be scraped after it:
+// the figures simply stop changing.
 class ServerMetrics final : public batching::BatchObserver {
  public:
   explicit ServerMetrics(const MetricsOptions& options);
   ServerMetrics(const ServerMetrics&) = delete;
   ServerMetrics& operator=(const ServerMetrics&) = delete;
 
-  // The registry holding every family above; hand it to MetricsHttpServer.
-  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+  // Every family above, the shards' counts folded in at each Collect();
+  // hand it to MetricsHttpServer.
+  std::shared_ptr<prometheus::Collectable> registry() const;
 
   // A call entered a handler: relu_inflight_requests + 1.
   void OnRequestStarted();
@@ -103,30 +108,8 @@ class ServerMetrics final : public batching::BatchObserver {
                int64_t kernel_micros) override;
 
  private:
-  static constexpr int kNumDTypes = 4;         // kernel::DType 1..4
-  static constexpr int kNumRejectReasons = 5;  // RejectReason + invalid
-  static constexpr int kInvalidIndex = 4;
-  static constexpr int kNumCloseReasons = 4;
-
-  std::shared_ptr<prometheus::Registry> registry_;
-
-  // Children owned by registry_'s families.
-  prometheus::Counter* requests_[kNumMethods][kNumStatusCodes] = {};
-  prometheus::Histogram* request_duration_[kNumMethods] = {};
-  prometheus::Counter* request_bytes_ = nullptr;
-  prometheus::Counter* response_bytes_ = nullptr;
-  prometheus::Gauge* inflight_ = nullptr;
-  prometheus::Counter* elements_[kNumDTypes] = {};
-  prometheus::Counter* rejected_[kNumRejectReasons] = {};
-  prometheus::Gauge* queue_requests_ = nullptr;
-  prometheus::Gauge* queue_bytes_ = nullptr;
-  prometheus::Histogram* queue_duration_ = nullptr;
-  prometheus::Histogram* kernel_duration_ = nullptr;
-  prometheus::Histogram* batch_requests_ = nullptr;
-  prometheus::Histogram* batch_elements_ = nullptr;
-  prometheus::Counter* batch_close_[kNumCloseReasons] = {};
-  prometheus::Counter* request_log_lines_ = nullptr;
-  prometheus::Counter* request_log_dropped_ = nullptr;
+  struct State;  // the registry, its children and the shards
+  const std::shared_ptr<State> state_;
 };
 
 }  // namespace relu::metrics

@@ -1,8 +1,10 @@
 // Cost of the metrics on the request path. prometheus-cpp 1.0.1's Histogram
 // takes a std::mutex per Observe(); counters and gauges are a CAS loop on an
-// atomic double. Single-thread runs give the uncontended cost, Threads(2) the
-// cost when two threads hit the same child at once (the worst case: every
-// call of one method shares relu_request_duration_seconds{method}).
+// atomic double. ServerMetrics adds per-call figures to per-thread shards
+// instead (sharded_counts.h) and folds them into the children at a scrape.
+// Single-thread runs give the uncontended cost, Threads(2) the cost when two
+// threads hit the same child at once (the worst case: every call of one
+// method shares relu_request_duration_seconds{method}).
 //
 // A unary call costs tens of microseconds end to end, so the figure that
 // matters is BM_PerCallObservations against that. Run:

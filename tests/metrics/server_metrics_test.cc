@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace relu::metrics {
@@ -232,6 +233,61 @@ TEST_F(ServerMetricsTest, ObserverHooks) {
   EXPECT_EQ(Bucket(kernel, 1e-2), 3u);
   // Whole microseconds land exactly on decimal bounds: 20000 us is le=0.02.
   EXPECT_EQ(Bucket(kernel, 2e-2), 4u);
+}
+
+// The hot path's counts live in per-thread shards until a scrape folds
+// them in: threads racing each other and the scrapes lose nothing, and each
+// scrape adds to what the last one folded.
+TEST_F(ServerMetricsTest, ConcurrentCallsAndScrapesCountEveryCall) {
+  constexpr int kThreads = 4;
+  constexpr int kCalls = 20000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this] {
+      for (int i = 0; i < kCalls; ++i) {
+        metrics_.OnRequestStarted();
+        metrics_.OnBatch(1, 16, batching::CloseReason::kIdle, 3);
+        metrics_.OnElements(kernel::DType::kFloat32, 16);
+        // 0.5 s and 64 bytes: sums exact in binary whatever the order.
+        metrics_.OnRequestFinished(Method::kModelInfer, 0, 0.5, 64, 64);
+      }
+    });
+  }
+  // Scrapes while the threads run.
+  uint64_t seen = 0;
+  for (int scrape = 0; scrape < 50; ++scrape) {
+    const ClientMetric duration =
+        Child("relu_request_duration_seconds", {{"method", "ModelInfer"}});
+    EXPECT_GE(duration.histogram.sample_count, seen) << "went backwards";
+    seen = duration.histogram.sample_count;
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  constexpr double kTotal = double{kThreads} * kCalls;
+  EXPECT_EQ(CounterValue("relu_requests_total",
+                         {{"method", "ModelInfer"}, {"code", "OK"}}),
+            kTotal);
+  const ClientMetric duration =
+      Child("relu_request_duration_seconds", {{"method", "ModelInfer"}});
+  EXPECT_EQ(duration.histogram.sample_count, kTotal);
+  EXPECT_EQ(duration.histogram.sample_sum, 0.5 * kTotal);
+  EXPECT_EQ(Bucket(duration, 0.5), kTotal);
+  EXPECT_EQ(Bucket(duration, 0.2), 0u);
+  EXPECT_EQ(CounterValue("relu_request_bytes_total"), 64 * kTotal);
+  EXPECT_EQ(CounterValue("relu_response_bytes_total"), 64 * kTotal);
+  EXPECT_EQ(CounterValue("relu_elements_total", {{"dtype", "float32"}}),
+            16 * kTotal);
+  EXPECT_EQ(CounterValue("relu_batch_close_total", {{"reason", "idle"}}),
+            kTotal);
+  const ClientMetric kernel = Child("relu_kernel_duration_seconds");
+  EXPECT_EQ(kernel.histogram.sample_count, kTotal);
+  EXPECT_EQ(Bucket(kernel, 5e-6), kTotal);
+  EXPECT_EQ(Bucket(kernel, 2e-6), 0u);
+  EXPECT_EQ(Child("relu_inflight_requests").gauge.value, 0);
+  // A scrape with nothing new changes nothing.
+  EXPECT_EQ(CounterValue("relu_requests_total",
+                         {{"method", "ModelInfer"}, {"code", "OK"}}),
+            kTotal);
 }
 
 TEST_F(ServerMetricsTest, BuildInfoIsOneWithLabels) {
