@@ -268,6 +268,16 @@ std::string Trailer(const grpc::ClientContext& ctx, const char* name) {
              : std::string(it->second.data(), it->second.size());
 }
 
+// The request id the server logged the call under: its x-request-id
+// trailer, sent when the caller gave one; otherwise the trace id of its
+// traceparent ("00-<32 hex>-<16 hex>-<2 hex>").
+std::string ServerRequestId(const grpc::ClientContext& ctx,
+                            const std::string& traceparent) {
+  std::string id = Trailer(ctx, "x-request-id");
+  if (id.empty() && traceparent.size() == 55) id = traceparent.substr(3, 32);
+  return id;
+}
+
 }  // namespace
 
 absl::StatusOr<Tensor> Client::Apply(Tensor tensor, const ReluParams& params,
@@ -285,7 +295,7 @@ absl::StatusOr<Tensor> Client::Apply(Tensor tensor, const ReluParams& params,
   grpc::Status status = impl_->relu_stub->ApplyReLU(&ctx, request, &response);
   if (trace != nullptr) {
     trace->server_traceparent = Trailer(ctx, "traceparent");
-    trace->server_request_id = Trailer(ctx, "x-request-id");
+    trace->server_request_id = ServerRequestId(ctx, trace->server_traceparent);
   }
   if (!status.ok()) return FromGrpcStatus(status);
   return FromProto(response.mutable_tensor());

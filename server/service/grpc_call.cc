@@ -38,7 +38,9 @@ TraceContext ReadTraceContext(grpc::ServerContextBase* context) {
                                                  value(kTracestateHeader),
                                                  value(kRequestIdHeader));
   context->AddTrailingMetadata(kTraceparentHeader, trace.ResponseTraceparent());
-  context->AddTrailingMetadata(kRequestIdHeader, trace.request_id);
+  if (trace.request_id_sent) {
+    context->AddTrailingMetadata(kRequestIdHeader, trace.request_id);
+  }
   return trace;
 }
 

@@ -622,8 +622,11 @@ int HttpFrontDoor::Infer(mg_connection* conn, const std::string& model,
                                          std::string(x.status.message()));
   // The ids go back as the gRPC doors send them in trailers.
   absl::StrAppend(&a.headers, kTraceparentHeader, ": ",
-                  x.trace.ResponseTraceparent(), "\r\n", kRequestIdHeader, ": ",
-                  x.trace.request_id, "\r\n");
+                  x.trace.ResponseTraceparent(), "\r\n");
+  if (x.trace.request_id_sent) {
+    absl::StrAppend(&a.headers, kRequestIdHeader, ": ", x.trace.request_id,
+                    "\r\n");
+  }
   const int status = Send(conn, a, cors);
   calls_->CallEnded(&x.tracked);
   return status;

@@ -93,6 +93,7 @@ TraceContext TraceContext::FromHeaders(std::string_view traceparent,
     if (c < 0x20 || c > 0x7e) usable = false;
   }
   context.request_id = usable ? std::string(request_id) : context.trace_id;
+  context.request_id_sent = !request_id.empty();
   return context;
 }
 

@@ -53,6 +53,9 @@ struct TraceContext {
   std::string tracestate;    // passed through as received (empty = none)
   // The caller's x-request-id when it sent a usable one, else the trace id.
   std::string request_id;
+  // Whether the caller sent an x-request-id (usable or not): only then does
+  // it go back (the trace id, when it stands in, is in the traceparent).
+  bool request_id_sent = false;
 
   // Fills a context from the header values (empty = absent). An invalid
   // traceparent is ignored (a new trace starts, and tracestate is dropped

@@ -418,6 +418,10 @@ TEST_F(E2ETest, TraceHeadersGoOutAndComeBack) {
       client.Apply(Tensor::FromFloat32({1}), bad, &refused).status().code(),
       absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(refused.server_traceparent.substr(3, 32), kTraceId);
+  // No x-request-id sent: the server logs the call under the trace id and
+  // sends no x-request-id back; the client reads the id from the
+  // traceparent.
+  EXPECT_EQ(refused.server_request_id, kTraceId);
 
   CallTrace unsendable;
   unsendable.request_id = "line\nbreak";

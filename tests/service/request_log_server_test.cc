@@ -164,8 +164,9 @@ TEST_F(RequestLogServerTest, ModelInferCarriesTheCallersTrace) {
   ASSERT_TRUE(stub->ModelInfer(&context, request, &response).ok());
   EXPECT_EQ(Trailer(context, "traceparent").substr(0, 36),
             std::string("00-") + kTraceId + "-");
-  // No x-request-id: the trace id stands for it.
-  EXPECT_EQ(Trailer(context, "x-request-id"), kTraceId);
+  // No x-request-id: the trace id stands for it, and goes back only in the
+  // traceparent.
+  EXPECT_EQ(Trailer(context, "x-request-id"), "");
 
   const std::vector<nlohmann::json> lines = StopAndReadLog();
   ASSERT_EQ(lines.size(), 1u);

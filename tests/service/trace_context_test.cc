@@ -75,6 +75,7 @@ TEST(TraceContextTest, KeepsTheCallersTraceWithASpanOfItsOwn) {
   EXPECT_EQ(context.flags, "01");
   EXPECT_EQ(context.tracestate, "vendor=value");
   EXPECT_EQ(context.request_id, "req-1");
+  EXPECT_TRUE(context.request_id_sent);
   EXPECT_TRUE(IsLowerHex(context.span_id, 16));
   EXPECT_NE(context.span_id, kParentId);
   EXPECT_EQ(context.ResponseTraceparent(),
@@ -91,6 +92,7 @@ TEST(TraceContextTest, StartsATraceWhenThereIsNoneOrItIsInvalid) {
     EXPECT_EQ(context.flags, "00");
     EXPECT_TRUE(context.tracestate.empty());  // dropped with the traceparent
     EXPECT_EQ(context.request_id, context.trace_id);
+    EXPECT_FALSE(context.request_id_sent);  // so it is not sent back
   }
   EXPECT_NE(TraceContext::FromHeaders("", "", "").trace_id,
             TraceContext::FromHeaders("", "", "").trace_id);
@@ -117,6 +119,8 @@ TEST(TraceContextTest, ReplacesUnusableRequestIds) {
         std::string("bytes\xff")}) {
     const TraceContext context = TraceContext::FromHeaders("", "", bad);
     EXPECT_EQ(context.request_id, context.trace_id) << bad;
+    // Sent back, so that the caller learns the id its call was logged under.
+    EXPECT_TRUE(context.request_id_sent) << bad;
   }
 }
 

@@ -172,7 +172,9 @@ struct ClientOptions {
 // call (whatever its status), the `server_*` fields hold what relu-server
 // returned in its trailing metadata: its traceparent (same trace id as the
 // caller's when that was valid, the server's own span id) and the request id
-// it logged the call under; empty when the server sent none.
+// it logged the call under (its x-request-id trailer, which it sends when
+// the caller gave one; otherwise the traceparent's trace id); empty when the
+// server sent none.
 struct CallTrace {
   std::string traceparent;
   std::string tracestate;

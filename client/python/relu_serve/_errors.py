@@ -14,8 +14,10 @@ class ReluServeError(Exception):
     is also a ValueError, as Keras raises for the same parameters.
 
     `traceparent` and `request_id` are what relu-server returned in its
-    trailing metadata (the trace the call was logged under, with the
-    server's span id; its x-request-id), None when it sent none.
+    trailing metadata: the trace the call was logged under, with the
+    server's span id, and the request id it was logged under (its
+    x-request-id when the caller sent one, else the traceparent's trace id);
+    None when it sent none.
     """
 
     def __init__(self, code: grpc.StatusCode, details: str):
@@ -60,5 +62,11 @@ def from_rpc_error(error: grpc.RpcError) -> ReluServeError:
     # grpc.RpcError declares neither; every raised one has both.
     result = make_error(error.code(), error.details())  # type: ignore
     result.traceparent = _trailer(error, "traceparent")
+    # The server returns x-request-id when the caller sent one; otherwise the
+    # request id it logged is the trace id of its traceparent.
     result.request_id = _trailer(error, "x-request-id")
+    if result.request_id is None and result.traceparent is not None:
+        parts = result.traceparent.split("-")
+        if len(parts) == 4 and len(parts[1]) == 32:
+            result.request_id = parts[1]
     return result

@@ -78,3 +78,12 @@ def test_a_failed_call_carries_the_servers_ids(server):
     assert error.traceparent.startswith("00-%s-" % TRACE_ID)
     assert error.traceparent.endswith("-01")
     assert error.request_id == "bad-1"
+
+
+def test_without_a_request_id_the_trace_id_stands_for_it(server):
+    with relu_serve.Client(server.target) as client:
+        with pytest.raises(relu_serve.InvalidArgumentError) as raised:
+            client.apply([1.0], max_value=-1.0, traceparent=TRACEPARENT)
+    # The server sends no x-request-id back; it logged the call under the
+    # trace id, which its traceparent carries.
+    assert raised.value.request_id == TRACE_ID
