@@ -101,14 +101,21 @@ bool ResponseSlices::PlanInPlace(const std::string& prefix,
   slices_.emplace_back(prefix);
   ranges_ = std::move(ranges);
 
-  task->segment = {dtype, params, nullptr, nullptr, elements};
-  std::vector<kernel::Segment>& pieces = task->pieces;
-  const size_t element_size = kernel::ElementSize(dtype);
   // The received memory is the request's, ours alone for the call's
   // lifetime; gRPC hands it over read-only only by type.
   auto writable = [](absl::string_view piece) {
     return const_cast<char*>(piece.data());
   };
+  // The whole tensor in one piece (every small request): one segment, and
+  // no vector of pieces to allocate.
+  if (data.size() == 1) {
+    task->segment = {dtype, params, data[0].data(), writable(data[0]),
+                     elements};
+    return true;
+  }
+  task->segment = {dtype, params, nullptr, nullptr, elements};
+  std::vector<kernel::Segment>& pieces = task->pieces;
+  const size_t element_size = kernel::ElementSize(dtype);
   if (data.size() > 1) straddled_.reserve(data.size() - 1);
   size_t joined = 0;  // bytes of straddled_.back() gathered so far
   for (absl::string_view chunk : data) {
