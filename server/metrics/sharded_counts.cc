@@ -1,23 +1,10 @@
 #include "server/metrics/sharded_counts.h"
 
-#include <cstring>
+#include <cstdint>
+
+#include "absl/base/casts.h"
 
 namespace relu::metrics {
-namespace {
-
-uint64_t Bits(double value) {
-  uint64_t bits;
-  std::memcpy(&bits, &value, sizeof(bits));
-  return bits;
-}
-
-double FromBits(uint64_t bits) {
-  double value;
-  std::memcpy(&value, &bits, sizeof(value));
-  return value;
-}
-
-}  // namespace
 
 ShardedCounts::ShardedCounts(size_t cells)
     : lines_per_shard_((cells + kCellsPerLine - 1) / kCellsPerLine),
@@ -35,8 +22,9 @@ size_t ShardedCounts::ThisShard() {
 void ShardedCounts::AddDouble(size_t cell, double value) {
   std::atomic<uint64_t>& bits = At(ThisShard(), cell);
   uint64_t old = bits.load(std::memory_order_relaxed);
-  while (!bits.compare_exchange_weak(old, Bits(FromBits(old) + value),
-                                     std::memory_order_relaxed)) {
+  while (!bits.compare_exchange_weak(
+      old, absl::bit_cast<uint64_t>(absl::bit_cast<double>(old) + value),
+      std::memory_order_relaxed)) {
   }
 }
 
@@ -51,7 +39,8 @@ uint64_t ShardedCounts::Take(size_t cell) {
 double ShardedCounts::TakeDouble(size_t cell) {
   double sum = 0;
   for (size_t shard = 0; shard < kShards; ++shard) {
-    sum += FromBits(At(shard, cell).exchange(0, std::memory_order_relaxed));
+    sum += absl::bit_cast<double>(
+        At(shard, cell).exchange(0, std::memory_order_relaxed));
   }
   return sum;
 }
