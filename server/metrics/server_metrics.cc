@@ -75,14 +75,16 @@ struct ServerMetrics::State final : prometheus::Collectable {
     return h;
   }
 
-  void Add(const ShardedCounter& c, uint64_t n) { counts->Add(c.cell, n); }
+  void Increment(const ShardedCounter& c, uint64_t n) {
+    counts->Increment(c.cell, n);
+  }
   // The bucket is the first whose bound is >= value, as prometheus-cpp's.
   void Observe(const ShardedHistogram& h, double value) {
     const size_t bucket = static_cast<size_t>(
         std::lower_bound(h.bounds.begin(), h.bounds.end(), value) -
         h.bounds.begin());
-    counts->Add(h.first_cell + bucket, 1);
-    counts->AddDouble(h.first_cell + h.bounds.size() + 1, value);
+    counts->Increment(h.first_cell + bucket, 1);
+    counts->IncrementDouble(h.first_cell + h.bounds.size() + 1, value);
   }
 
   void Fold(const ShardedCounter& c) const {
@@ -337,27 +339,27 @@ std::shared_ptr<prometheus::Collectable> ServerMetrics::registry() const {
 }
 
 void ServerMetrics::OnRequestStarted() {
-  state_->counts->Add(state_->inflight_cell, 1);
+  state_->counts->Increment(state_->inflight_cell, 1);
 }
 
 void ServerMetrics::OnRequestFinished(Method method, int code, double seconds,
                                       size_t request_bytes,
                                       size_t response_bytes) {
   State& st = *state_;
-  st.counts->Add(st.inflight_cell, ~uint64_t{0});  // - 1
+  st.counts->Increment(st.inflight_cell, ~uint64_t{0});  // - 1
   const int m = static_cast<int>(method);
   if (m < 0 || m >= kNumMethods) return;
   if (code < 0 || code >= kNumStatusCodes) code = 2;  // UNKNOWN
-  st.Add(st.requests[m][code], 1);
+  st.Increment(st.requests[m][code], 1);
   st.Observe(st.request_duration[m], seconds);
-  if (request_bytes != 0) st.Add(st.request_bytes, request_bytes);
-  if (response_bytes != 0) st.Add(st.response_bytes, response_bytes);
+  if (request_bytes != 0) st.Increment(st.request_bytes, request_bytes);
+  if (response_bytes != 0) st.Increment(st.response_bytes, response_bytes);
 }
 
 void ServerMetrics::OnElements(kernel::DType dtype, size_t elements) {
   const int d = static_cast<int>(dtype) - 1;
   if (d < 0 || d >= State::kNumDTypes) return;
-  state_->Add(state_->elements[d], elements);
+  state_->Increment(state_->elements[d], elements);
 }
 
 void ServerMetrics::OnInvalid() {
@@ -395,7 +397,7 @@ void ServerMetrics::OnBatch(size_t requests, size_t elements,
   st.Observe(st.batch_requests, static_cast<double>(requests));
   st.Observe(st.batch_elements, static_cast<double>(elements));
   const int r = static_cast<int>(reason);
-  if (r >= 0 && r < State::kNumCloseReasons) st.Add(st.batch_close[r], 1);
+  if (r >= 0 && r < State::kNumCloseReasons) st.Increment(st.batch_close[r], 1);
   st.Observe(st.kernel_duration,
              static_cast<double>(kernel_micros) / kMicrosPerSecond);
 }

@@ -19,7 +19,7 @@ size_t ShardedCounts::ThisShard() {
   return shard;
 }
 
-void ShardedCounts::AddDouble(size_t cell, double value) {
+void ShardedCounts::IncrementDouble(size_t cell, double value) {
   std::atomic<uint64_t>& bits = At(ThisShard(), cell);
   uint64_t old = bits.load(std::memory_order_relaxed);
   while (!bits.compare_exchange_weak(

@@ -21,14 +21,14 @@ class ShardedCounts {
   explicit ShardedCounts(size_t cells);
 
   // Adds `n` to `cell` in this thread's shard. Thread-safe.
-  void Add(size_t cell, uint64_t n) {
+  void Increment(size_t cell, uint64_t n) {
     At(ThisShard(), cell).fetch_add(n, std::memory_order_relaxed);
   }
-  void AddDouble(size_t cell, double value);
+  void IncrementDouble(size_t cell, double value);
 
   // The sum of `cell` over the shards, each shard's reset to zero: what was
-  // added since the last Take. Thread-safe; an Add that runs at the same
-  // time is counted by this Take or by the next.
+  // added since the last Take. Thread-safe; an Increment that runs at the
+  // same time is counted by this Take or by the next.
   uint64_t Take(size_t cell);
   double TakeDouble(size_t cell);
   // The sum of `cell` over the shards as a signed number, not reset (a
