@@ -209,6 +209,11 @@ def main():
                              "relu-server's ApplyReLU become rows 'raw echo "
                              "(other)' and 'relu (other)' of the same run "
                              "(before/after a change, another allocator)")
+    parser.add_argument("--async-echo", action="store_true",
+                        help="add a row 'raw echo (async)': the raw echo "
+                             "over gRPC's asynchronous API, completion "
+                             "queues polled by threads of its own "
+                             "(relu_echo_server --mode async-raw)")
     parser.add_argument("--go-peer", default=None,
                         help="the Go peer's binary (default "
                              "<build-dir>/bench/go_peer/relu-go-peer; its "
@@ -237,6 +242,8 @@ def main():
     echo_argv = [os.path.join(b, "bench", "echo", "relu_echo_server"),
                  "--grpc-address", "127.0.0.1:0"]
     raw_argv = echo_argv + ["--mode", "raw"]
+    if args.async_echo:
+        other["raw echo (async)"] = echo_argv + ["--mode", "async-raw"]
     go_peer = args.go_peer or os.path.join(b, "bench", "go_peer",
                                            "relu-go-peer")
     if go_peer != "off" and not os.access(go_peer, os.X_OK):

@@ -15,15 +15,23 @@
 // both), so a client reads a valid answer. Nothing a server does per call
 // can cost less over gRPC's callback API.
 //
+// With --mode async-raw the same answer comes from gRPC's asynchronous API
+// instead: completion queues polled by threads of its own (one per core),
+// each with calls requested ahead, as Triton's front end is built. It
+// measures whether that API's floor is below the callback API's.
+//
 // It also answers grpc.health.v1 for "relu.v1.ReluService" (SERVING), since
 // relu-cli checks health on the channel before it sends calls.
 
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
@@ -105,6 +113,47 @@ class RawEchoService final
   }
 };
 
+// The raw floor over the asynchronous API: a call requested ahead on a
+// completion queue; when a call arrives it requests the next one and answers
+// with the request's bytes (slices shared); when the answer is sent it is
+// deleted. Each object is driven by the one thread that polls its queue.
+class AsyncRawCall {
+ public:
+  using Service =
+      v1::ReluService::WithRawMethod_ApplyReLU<v1::ReluService::Service>;
+
+  AsyncRawCall(Service* service, grpc::ServerCompletionQueue* queue)
+      : service_(service), queue_(queue), responder_(&context_) {
+    service_->RequestApplyReLU(&context_, &request_, &responder_, queue_,
+                               queue_, this);
+  }
+
+  // The queue's event for this call: `ok` false when the server shuts down
+  // before a call arrived.
+  void Proceed(bool ok) {
+    if (answered_ || !ok) {
+      delete this;
+      return;
+    }
+    new AsyncRawCall(service_, queue_);
+    answered_ = true;
+    if (!request_.Valid()) {
+      responder_.FinishWithError(
+          grpc::Status(grpc::StatusCode::CANCELLED, "no message"), this);
+      return;
+    }
+    responder_.Finish(request_, grpc::Status::OK, this);
+  }
+
+ private:
+  Service* const service_;
+  grpc::ServerCompletionQueue* const queue_;
+  grpc::ServerContext context_;
+  grpc::ByteBuffer request_;
+  grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder_;
+  bool answered_ = false;
+};
+
 // Blocks SIGINT and SIGTERM in the calling thread and every thread it starts
 // later; call it first in main(). Returns the set for ServeUntilSignal().
 sigset_t BlockStopSignals() {
@@ -120,8 +169,12 @@ sigset_t BlockStopSignals() {
 // relu.v1.ReluService) on `address`, prints "gRPC listening on HOST:PORT",
 // and returns 0 once one of `signals` arrives and the server has shut down;
 // 1 (after a message) when it cannot listen.
+// With `async_service`, `async_threads` threads of its own poll a completion
+// queue each, with `calls_ahead` calls requested ahead on each.
 int ServeUntilSignal(const std::string& address, int max_message_bytes,
-                     grpc::Service* service, const sigset_t& signals) {
+                     grpc::Service* service, const sigset_t& signals,
+                     AsyncRawCall::Service* async_service = nullptr,
+                     int async_threads = 0, int calls_ahead = 0) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
@@ -130,6 +183,10 @@ int ServeUntilSignal(const std::string& address, int max_message_bytes,
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);
   builder.RegisterService(service);
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues;
+  for (int i = 0; async_service != nullptr && i < async_threads; ++i) {
+    queues.push_back(builder.AddCompletionQueue());
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     std::fprintf(stderr, "relu_echo_server: cannot listen on %s\n",
@@ -139,12 +196,25 @@ int ServeUntilSignal(const std::string& address, int max_message_bytes,
   server->GetHealthCheckService()->SetServingStatus("relu.v1.ReluService",
                                                     true);
   const std::string host = address.substr(0, address.rfind(':'));
+  std::vector<std::thread> pollers;
+  for (const auto& queue : queues) {
+    grpc::ServerCompletionQueue* q = queue.get();
+    for (int i = 0; i < calls_ahead; ++i) new AsyncRawCall(async_service, q);
+    pollers.emplace_back([q] {
+      void* tag = nullptr;
+      bool ok = false;
+      while (q->Next(&tag, &ok)) static_cast<AsyncRawCall*>(tag)->Proceed(ok);
+    });
+  }
   std::printf("gRPC listening on %s:%d\n", host.c_str(), port);
   std::fflush(stdout);
 
   int signal = 0;
   sigwait(&signals, &signal);
   server->Shutdown();
+  // Queues shut down after the server; their pollers delete what is left.
+  for (const auto& queue : queues) queue->Shutdown();
+  for (std::thread& poller : pollers) poller.join();
   return 0;
 }
 
@@ -166,9 +236,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1024, 2147483647));
   app.add_option("--mode", mode,
                  "proto: protobuf parses and serializes each call; raw: the "
-                 "request's bytes are the answer (no parse)")
+                 "request's bytes are the answer (no parse); async-raw: the "
+                 "same over gRPC's asynchronous API, polled by threads of "
+                 "its own")
       ->capture_default_str()
-      ->check(CLI::IsMember({"proto", "raw"}));
+      ->check(CLI::IsMember({"proto", "raw", "async-raw"}));
   CLI11_PARSE(app, argc, argv);
 
   // As relu-server does: Debian's abseil detects deadlocks on every
@@ -178,6 +250,15 @@ int main(int argc, char** argv) {
   const sigset_t signals = relu::bench::BlockStopSignals();
   relu::bench::EchoService proto_service;
   relu::bench::RawEchoService raw_service;
+  if (mode == "async-raw") {
+    relu::bench::AsyncRawCall::Service async_service;
+    const int threads =
+        std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    // Enough calls requested ahead for the harness's 4 x 64 streams.
+    return relu::bench::ServeUntilSignal(address, max_message_bytes,
+                                         &async_service, signals,
+                                         &async_service, threads, 256);
+  }
   grpc::Service* service = mode == "raw"
                                ? static_cast<grpc::Service*>(&raw_service)
                                : &proto_service;
