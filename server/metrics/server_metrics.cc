@@ -68,11 +68,20 @@ struct ServerMetrics::State final : prometheus::Collectable {
   ShardedCounter Counter(prometheus::Counter& child) {
     return {&child, cells++};
   }
-  ShardedHistogram Histogram(prometheus::Histogram& child,
+  // The child of `family` with `labels` and bucket `bounds`, and its cells.
+  ShardedHistogram Histogram(prometheus::Family<prometheus::Histogram>& family,
+                             const prometheus::Labels& labels,
                              std::vector<double> bounds) {
-    ShardedHistogram h{&child, std::move(bounds), cells};
+    ShardedHistogram h{&family.Add(labels, bounds), std::move(bounds), cells};
     cells += h.bounds.size() + 2;
     return h;
+  }
+  // An unlabelled histogram family of its own.
+  ShardedHistogram Histogram(const std::string& name, const std::string& help,
+                             std::vector<double> bounds) {
+    return Histogram(
+        prometheus::BuildHistogram().Name(name).Help(help).Register(*registry),
+        {}, std::move(bounds));
   }
 
   void Increment(const ShardedCounter& c, uint64_t n) {
@@ -213,9 +222,8 @@ ServerMetrics::ServerMetrics(const MetricsOptions& options)
       st.requests[m][code] = st.Counter(
           requests.Add({{"method", method}, {"code", StatusCodeName(code)}}));
     }
-    st.request_duration[m] = st.Histogram(
-        request_duration.Add({{"method", method}}, request_buckets),
-        request_buckets);
+    st.request_duration[m] =
+        st.Histogram(request_duration, {{"method", method}}, request_buckets);
   }
 
   st.request_bytes =
@@ -270,35 +278,18 @@ ServerMetrics::ServerMetrics(const MetricsOptions& options)
                         .Add({});
 
   const std::vector<double> stage_buckets = DecadeBuckets(1e-6, 10);
-  st.queue_duration = st.Histogram(
-      prometheus::BuildHistogram()
-          .Name("relu_queue_duration_seconds")
-          .Help("Time a request waited in the queue before its batch ran.")
-          .Register(registry)
-          .Add({}, stage_buckets),
-      stage_buckets);
-  st.kernel_duration = st.Histogram(prometheus::BuildHistogram()
-                                        .Name("relu_kernel_duration_seconds")
-                                        .Help("Kernel time per batch.")
-                                        .Register(registry)
-                                        .Add({}, stage_buckets),
-                                    stage_buckets);
-  const std::vector<double> request_counts =
-      PowerOfTwoBuckets(kBatchRequestsMaxExponent);
-  st.batch_requests = st.Histogram(prometheus::BuildHistogram()
-                                       .Name("relu_batch_requests")
-                                       .Help("Requests per batch.")
-                                       .Register(registry)
-                                       .Add({}, request_counts),
-                                   request_counts);
-  const std::vector<double> element_counts =
-      PowerOfTwoBuckets(kBatchElementsMaxExponent);
-  st.batch_elements = st.Histogram(prometheus::BuildHistogram()
-                                       .Name("relu_batch_elements")
-                                       .Help("Tensor elements per batch.")
-                                       .Register(registry)
-                                       .Add({}, element_counts),
-                                   element_counts);
+  st.queue_duration =
+      st.Histogram("relu_queue_duration_seconds",
+                   "Time a request waited in the queue before its batch ran.",
+                   stage_buckets);
+  st.kernel_duration = st.Histogram("relu_kernel_duration_seconds",
+                                    "Kernel time per batch.", stage_buckets);
+  st.batch_requests =
+      st.Histogram("relu_batch_requests", "Requests per batch.",
+                   PowerOfTwoBuckets(kBatchRequestsMaxExponent));
+  st.batch_elements =
+      st.Histogram("relu_batch_elements", "Tensor elements per batch.",
+                   PowerOfTwoBuckets(kBatchElementsMaxExponent));
 
   auto& batch_close = prometheus::BuildCounter()
                           .Name("relu_batch_close_total")

@@ -116,7 +116,7 @@ bool ResponseSlices::PlanInPlace(const std::string& prefix,
   task->segment = {dtype, params, nullptr, nullptr, elements};
   std::vector<kernel::Segment>& pieces = task->pieces;
   const size_t element_size = kernel::ElementSize(dtype);
-  if (data.size() > 1) straddled_.reserve(data.size() - 1);
+  straddled_.reserve(data.size() - 1);  // at most one per piece boundary
   size_t joined = 0;  // bytes of straddled_.back() gathered so far
   for (absl::string_view chunk : data) {
     if (joined > 0) {
