@@ -214,6 +214,11 @@ def main():
                              "over gRPC's asynchronous API, completion "
                              "queues polled by threads of its own "
                              "(relu_echo_server --mode async-raw)")
+    parser.add_argument("--trailer-echo", action="store_true",
+                        help="add a row 'raw echo + trailer': the raw echo "
+                             "returning one traceparent trailer per call, "
+                             "as relu-server does (relu_echo_server --mode "
+                             "raw-trailer)")
     parser.add_argument("--go-peer", default=None,
                         help="the Go peer's binary (default "
                              "<build-dir>/bench/go_peer/relu-go-peer; its "
@@ -244,6 +249,8 @@ def main():
     raw_argv = echo_argv + ["--mode", "raw"]
     if args.async_echo:
         other["raw echo (async)"] = echo_argv + ["--mode", "async-raw"]
+    if args.trailer_echo:
+        other["raw echo + trailer"] = echo_argv + ["--mode", "raw-trailer"]
     go_peer = args.go_peer or os.path.join(b, "bench", "go_peer",
                                            "relu-go-peer")
     if go_peer != "off" and not os.access(go_peer, os.X_OK):

@@ -23,6 +23,7 @@ CLI=$B/client/relu-cli
 declare -A ARGV=(
   [echo]="$B/bench/echo/relu_echo_server --grpc-address 127.0.0.1:0"
   [raw]="$B/bench/echo/relu_echo_server --grpc-address 127.0.0.1:0 --mode raw"
+  [raw-trailer]="$B/bench/echo/relu_echo_server --grpc-address 127.0.0.1:0 --mode raw-trailer"
   [relu]="$B/server/relu-server --grpc-address 127.0.0.1:0 --metrics-address off --http-address off"
   [relu-nobatch]="$B/server/relu-server --grpc-address 127.0.0.1:0 --metrics-address off --http-address off --max-batch-requests 1"
   [relu-noinline]="$B/server/relu-server --grpc-address 127.0.0.1:0 --metrics-address off --http-address off --inline-when-idle=false"

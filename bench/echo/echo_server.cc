@@ -15,6 +15,9 @@
 // both), so a client reads a valid answer. Nothing a server does per call
 // can cost less over gRPC's callback API.
 //
+// --mode raw-trailer is the raw floor plus one `traceparent` trailer per
+// call, as relu-server returns: the share of the floor that trailer takes.
+//
 // With --mode async-raw the same answer comes from gRPC's asynchronous API
 // instead: completion queues polled by threads of its own (one per core),
 // each with calls requested ahead, as Triton's front end is built. It
@@ -92,11 +95,16 @@ class EchoService final : public v1::ReluService::CallbackService {
   EchoAllocator allocator_;
 };
 
-// The raw floor: each call's answer is its request's bytes.
+// The raw floor: each call's answer is its request's bytes. With `trailer`,
+// each answer also carries a `traceparent` trailer of the length
+// relu-server returns on every call (issue 17's trace context), a fixed
+// value: what gRPC charges for the trailer, without the ids' making.
 class RawEchoService final
     : public v1::ReluService::WithRawCallbackMethod_ApplyReLU<
           v1::ReluService::Service> {
  public:
+  explicit RawEchoService(bool trailer) : trailer_(trailer) {}
+
   grpc::ServerUnaryReactor* ApplyReLU(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer* request,
                                       grpc::ByteBuffer* response) override {
@@ -108,9 +116,17 @@ class RawEchoService final
       return reactor;
     }
     *response = *request;  // shares the slices
+    if (trailer_) {
+      context->AddTrailingMetadata(
+          "traceparent",
+          "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    }
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
+
+ private:
+  const bool trailer_;
 };
 
 // The raw floor over the asynchronous API: a call requested ahead on a
@@ -236,11 +252,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1024, 2147483647));
   app.add_option("--mode", mode,
                  "proto: protobuf parses and serializes each call; raw: the "
-                 "request's bytes are the answer (no parse); async-raw: the "
-                 "same over gRPC's asynchronous API, polled by threads of "
-                 "its own")
+                 "request's bytes are the answer (no parse); raw-trailer: "
+                 "raw plus a traceparent trailer per call; async-raw: the "
+                 "same as raw over gRPC's asynchronous API, polled by "
+                 "threads of its own")
       ->capture_default_str()
-      ->check(CLI::IsMember({"proto", "raw", "async-raw"}));
+      ->check(CLI::IsMember({"proto", "raw", "raw-trailer", "async-raw"}));
   CLI11_PARSE(app, argc, argv);
 
   // As relu-server does: Debian's abseil detects deadlocks on every
@@ -249,7 +266,7 @@ int main(int argc, char** argv) {
   // Blocked before gRPC starts its threads, so only sigwait sees them.
   const sigset_t signals = relu::bench::BlockStopSignals();
   relu::bench::EchoService proto_service;
-  relu::bench::RawEchoService raw_service;
+  relu::bench::RawEchoService raw_service(mode == "raw-trailer");
   if (mode == "async-raw") {
     relu::bench::AsyncRawCall::Service async_service;
     const int threads =
@@ -259,7 +276,7 @@ int main(int argc, char** argv) {
                                          &async_service, signals,
                                          &async_service, threads, 256);
   }
-  grpc::Service* service = mode == "raw"
+  grpc::Service* service = mode != "proto"
                                ? static_cast<grpc::Service*>(&raw_service)
                                : &proto_service;
   return relu::bench::ServeUntilSignal(address, max_message_bytes, service,
