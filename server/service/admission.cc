@@ -25,6 +25,7 @@ int64_t DeadlineMicros(std::chrono::system_clock::time_point deadline,
 void Call::Done(absl::Status status) {
   // Metrics first, so a client that sees the response also sees it counted.
   if (!status.ok()) {
+    trace_.EnsureIds();
     SPDLOG_DEBUG("{} failed (trace_id={} request_id={}): {}",
                  metrics::MethodName(method_), trace_.trace_id,
                  trace_.request_id, status.ToString());
@@ -39,6 +40,7 @@ void Call::Done(absl::Status status) {
   metrics_->OnRequestFinished(method_, code, seconds.count(), bytes,
                               status.ok() ? bytes : 0);
   if (request_log_ != nullptr && request_log_->Wants(code)) {
+    trace_.EnsureIds();
     RequestRecord record;
     record.time = std::chrono::system_clock::now();
     // Copies: Respond() may still send the ids.
@@ -84,9 +86,6 @@ void Admission::Admit(std::unique_ptr<Call> call) {
   call->metrics_ = metrics_;
   call->calls_ = calls_;
   call->request_log_ = request_log_;
-  if (call->trace_.trace_id.empty()) {
-    call->trace_ = TraceContext::FromHeaders("", "", "");
-  }
   call->start_ = std::chrono::steady_clock::now();
   metrics_->OnRequestStarted();
   if (calls_->draining()) {

@@ -60,9 +60,10 @@ class Call : public batching::BatchTask {
  protected:
   // The call's trace context and request id, for its log lines. The front
   // door fills it from its protocol's headers (TraceContext::FromHeaders)
-  // before Admit(), and returns the ids in its answer (they are set by
-  // Respond() time: Admit() gives a call left without a trace id ids of its
-  // own).
+  // before Admit() (a call left without gets ids of its own), and returns
+  // the ids in its answer when TraceContext::ReturnsIds() says so, after
+  // TraceContext::EnsureIds() (Done() has made them already when it logged
+  // the call).
   TraceContext& trace() { return trace_; }
   const TraceContext& trace() const { return trace_; }
   // The request log's "door": "grpc", "http". A string literal.

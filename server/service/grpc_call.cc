@@ -34,14 +34,22 @@ TraceContext ReadTraceContext(grpc::ServerContextBase* context) {
     if (it == metadata.end() || metadata.count(name) > 1) return {};
     return std::string_view(it->second.data(), it->second.size());
   };
-  TraceContext trace = TraceContext::FromHeaders(value(kTraceparentHeader),
-                                                 value(kTracestateHeader),
-                                                 value(kRequestIdHeader));
-  context->AddTrailingMetadata(kTraceparentHeader, trace.ResponseTraceparent());
-  if (trace.request_id_sent) {
-    context->AddTrailingMetadata(kRequestIdHeader, trace.request_id);
+  return TraceContext::FromHeaders(value(kTraceparentHeader),
+                                   value(kTracestateHeader),
+                                   value(kRequestIdHeader));
+}
+
+void GrpcCall::Respond(const absl::Status& status) {
+  MarkAnswered();
+  if (trace().ReturnsIds(!status.ok())) {
+    trace().EnsureIds();
+    context_->AddTrailingMetadata(kTraceparentHeader,
+                                  trace().ResponseTraceparent());
+    if (trace().request_id_sent) {
+      context_->AddTrailingMetadata(kRequestIdHeader, trace().request_id);
+    }
   }
-  return trace;
+  reactor_->Finish(ToGrpcStatus(status));
 }
 
 }  // namespace relu::service

@@ -20,13 +20,7 @@ namespace relu::service {
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The call's trace context from its `traceparent`, `tracestate` and
-// `x-request-id` metadata (TraceContext::FromHeaders), and its ids put in
-// `context`'s trailing metadata: `traceparent` (the call's own span) and,
-// when the caller sent one, `x-request-id` (without, the request id is the
-// trace id, which the traceparent carries; a trailer costs about 1,500
-// instructions a call, most of them in gRPC's metadata code).
-// Trailing, not initial: trailers reach the caller with every status, a
-// refusal or an error included.
+// `x-request-id` metadata (TraceContext::FromHeaders).
 TraceContext ReadTraceContext(grpc::ServerContextBase* context);
 
 // Allocates a call's messages (so the handler may change the request: its
@@ -102,11 +96,13 @@ class GrpcCall : public Call {
 
   bool IsCancelled() const override { return context_->IsCancelled(); }
   std::string Peer() const override { return context_->peer(); }
-  // Finishes the reactor with `status` (the response as the handler left it).
-  void Respond(const absl::Status& status) override {
-    MarkAnswered();
-    reactor_->Finish(ToGrpcStatus(status));
-  }
+  // Finishes the reactor with `status` (the response as the handler left
+  // it). When the ids go back (TraceContext::ReturnsIds), they are in the
+  // trailing metadata: `traceparent` (the call's own span) and, when the
+  // caller sent one, `x-request-id` (without, the request id is the trace
+  // id, which the traceparent carries). Trailing, not initial: trailers
+  // reach the caller with every status, a refusal or an error included.
+  void Respond(const absl::Status& status) override;
 
  protected:
   // For Decode(): the request's bytes. `message` itself, or, when it came

@@ -190,7 +190,10 @@ class HttpCall final : public Call {
   void Respond(const absl::Status& status) override {
     MarkAnswered();
     Exchange& x = *exchange_;
+    // The ids the answer returns, made if Done() did not need them.
+    if (trace().ReturnsIds(!status.ok())) trace().EnsureIds();
     std::lock_guard<std::mutex> lock(x.mu);
+    x.trace = trace();
     x.status = status;
     x.answered = true;
     x.cv.notify_one();
@@ -621,11 +624,13 @@ int HttpFrontDoor::Infer(mg_connection* conn, const std::string& model,
                            : ErrorAnswer(HttpStatus(x.status.code()),
                                          std::string(x.status.message()));
   // The ids go back as the gRPC doors send them in trailers.
-  absl::StrAppend(&a.headers, kTraceparentHeader, ": ",
-                  x.trace.ResponseTraceparent(), "\r\n");
-  if (x.trace.request_id_sent) {
-    absl::StrAppend(&a.headers, kRequestIdHeader, ": ", x.trace.request_id,
-                    "\r\n");
+  if (x.trace.ReturnsIds(!x.status.ok())) {
+    absl::StrAppend(&a.headers, kTraceparentHeader, ": ",
+                    x.trace.ResponseTraceparent(), "\r\n");
+    if (x.trace.request_id_sent) {
+      absl::StrAppend(&a.headers, kRequestIdHeader, ": ", x.trace.request_id,
+                      "\r\n");
+    }
   }
   const int status = Send(conn, a, cors);
   calls_->CallEnded(&x.tracked);

@@ -84,17 +84,22 @@ TraceContext TraceContext::FromHeaders(std::string_view traceparent,
     if (tracestate.size() <= kMaxTracestateBytes) {
       context.tracestate = std::string(tracestate);
     }
-  } else {
-    context.trace_id = RandomHexId(16);
   }
-  context.span_id = RandomHexId(8);
   bool usable = !request_id.empty() && request_id.size() <= kMaxRequestIdBytes;
   for (char c : request_id) {
     if (c < 0x20 || c > 0x7e) usable = false;
   }
-  context.request_id = usable ? std::string(request_id) : context.trace_id;
+  if (usable) context.request_id = std::string(request_id);
   context.request_id_sent = !request_id.empty();
+  context.headers_sent =
+      !traceparent.empty() || !tracestate.empty() || !request_id.empty();
   return context;
+}
+
+void TraceContext::EnsureIds() {
+  if (trace_id.empty()) trace_id = RandomHexId(16);
+  if (span_id.empty()) span_id = RandomHexId(8);
+  if (request_id.empty()) request_id = trace_id;
 }
 
 std::string TraceContext::ResponseTraceparent() const {

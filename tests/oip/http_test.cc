@@ -605,9 +605,16 @@ TEST_F(HttpTest, TraceContextComesBack) {
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.headers,
               HasSubstr("traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+  // Without trace headers the ids go back only when the call fails.
   r = Call(Post(kInfer, kGood));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.headers, Not(HasSubstr("\r\ntraceparent:")));
+  EXPECT_THAT(r.headers, Not(HasSubstr("\r\nx-request-id:")));
+  r = Call(Post(kInfer, "{"));
+  EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.headers, ::testing::ContainsRegex(
-                             "traceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-0"));
+                             "traceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-00"));
+  EXPECT_THAT(r.headers, Not(HasSubstr("\r\nx-request-id:")));
 }
 
 TEST_F(HttpTest, CountedInTheMetricsAsHttpInfer) {

@@ -178,15 +178,23 @@ TEST_F(RequestLogServerTest, ModelInferCarriesTheCallersTrace) {
 
 TEST_F(RequestLogServerTest, ACallWithoutOrWithABadTraceGetsItsOwn) {
   StartServer("all");
-  grpc::ClientContext none;
-  ASSERT_TRUE(Apply(Floats(1), none).ok());
+  // No trace header and success: the ids are logged, not returned.
+  grpc::ClientContext quiet;
+  ASSERT_TRUE(Apply(Floats(1), quiet).ok());
+  EXPECT_EQ(Trailer(quiet, "traceparent"), "");
+  EXPECT_EQ(Trailer(quiet, "x-request-id"), "");
+  // No trace header and a failure: returned, so the call can be found.
+  grpc::ClientContext failed;
+  ASSERT_EQ(Apply(Invalid(), failed).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // An invalid traceparent asks for the ids: a new trace, returned.
   grpc::ClientContext bad;
   bad.AddMetadata("traceparent",
                   "00-00000000000000000000000000000000-00f067aa0ba902b7-01");
   ASSERT_TRUE(Apply(Floats(1), bad).ok());
 
   std::vector<std::string> trace_ids;
-  for (grpc::ClientContext* context : {&none, &bad}) {
+  for (grpc::ClientContext* context : {&failed, &bad}) {
     const std::string traceparent = Trailer(*context, "traceparent");
     ASSERT_EQ(traceparent.size(), 55u) << traceparent;
     trace_ids.push_back(traceparent.substr(3, 32));
@@ -196,10 +204,20 @@ TEST_F(RequestLogServerTest, ACallWithoutOrWithABadTraceGetsItsOwn) {
   EXPECT_NE(trace_ids[0], trace_ids[1]);
 
   const std::vector<nlohmann::json> lines = StopAndReadLog();
-  ASSERT_EQ(lines.size(), 2u);
+  ASSERT_EQ(lines.size(), 3u);
+  const std::string quiet_id = lines[0]["trace_id"].get<std::string>();
+  EXPECT_EQ(quiet_id.size(), 32u);
+  EXPECT_EQ(quiet_id.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_NE(quiet_id, std::string(32, '0'));
+  EXPECT_EQ(lines[0]["request_id"], quiet_id);
+  EXPECT_EQ(lines[0]["span_id"].get<std::string>().size(), 16u);
+  EXPECT_NE(quiet_id, trace_ids[0]);
+  EXPECT_NE(quiet_id, trace_ids[1]);
   for (int i = 0; i < 2; ++i) {
-    EXPECT_EQ(lines[i]["trace_id"], trace_ids[i]);
-    EXPECT_FALSE(lines[i].contains("parent_id"));
+    EXPECT_EQ(lines[i + 1]["trace_id"], trace_ids[i]);
+  }
+  for (const nlohmann::json& line : lines) {
+    EXPECT_FALSE(line.contains("parent_id"));
   }
 }
 

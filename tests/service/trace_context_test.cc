@@ -3,6 +3,7 @@
 
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -67,9 +68,18 @@ TEST(TraceparentTest, RejectsWhatTheSpecRejects) {
   }
 }
 
+// A context from these headers with its ids made, as a call has them once
+// they are logged or go back.
+TraceContext WithIds(std::string_view traceparent, std::string_view tracestate,
+                     std::string_view request_id) {
+  TraceContext context =
+      TraceContext::FromHeaders(traceparent, tracestate, request_id);
+  context.EnsureIds();
+  return context;
+}
+
 TEST(TraceContextTest, KeepsTheCallersTraceWithASpanOfItsOwn) {
-  const TraceContext context =
-      TraceContext::FromHeaders(kValid, "vendor=value", "req-1");
+  const TraceContext context = WithIds(kValid, "vendor=value", "req-1");
   EXPECT_EQ(context.trace_id, kTraceId);
   EXPECT_EQ(context.parent_id, kParentId);
   EXPECT_EQ(context.flags, "01");
@@ -85,17 +95,49 @@ TEST(TraceContextTest, KeepsTheCallersTraceWithASpanOfItsOwn) {
 TEST(TraceContextTest, StartsATraceWhenThereIsNoneOrItIsInvalid) {
   for (const char* traceparent :
        {"", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"}) {
-    const TraceContext context =
-        TraceContext::FromHeaders(traceparent, "vendor=value", "");
+    const TraceContext context = WithIds(traceparent, "vendor=value", "");
     EXPECT_TRUE(IsLowerHex(context.trace_id, 32)) << context.trace_id;
+    EXPECT_TRUE(IsLowerHex(context.span_id, 16)) << context.span_id;
     EXPECT_TRUE(context.parent_id.empty());
     EXPECT_EQ(context.flags, "00");
     EXPECT_TRUE(context.tracestate.empty());  // dropped with the traceparent
     EXPECT_EQ(context.request_id, context.trace_id);
     EXPECT_FALSE(context.request_id_sent);  // so it is not sent back
   }
-  EXPECT_NE(TraceContext::FromHeaders("", "", "").trace_id,
-            TraceContext::FromHeaders("", "", "").trace_id);
+  EXPECT_NE(WithIds("", "", "").trace_id, WithIds("", "", "").trace_id);
+}
+
+TEST(TraceContextTest, IdsAreMadeOnlyWhenNeededAndThenKept) {
+  TraceContext context = TraceContext::FromHeaders("", "", "");
+  EXPECT_TRUE(context.trace_id.empty());
+  EXPECT_TRUE(context.span_id.empty());
+  EXPECT_TRUE(context.request_id.empty());
+  context.EnsureIds();
+  const TraceContext first = context;
+  context.EnsureIds();  // idempotent: the ids logged are the ids returned
+  EXPECT_EQ(context.trace_id, first.trace_id);
+  EXPECT_EQ(context.span_id, first.span_id);
+  EXPECT_EQ(context.request_id, first.trace_id);
+  // The caller's ids are kept; only the span is the server's own.
+  TraceContext traced = TraceContext::FromHeaders(kValid, "", "req-1");
+  traced.EnsureIds();
+  EXPECT_EQ(traced.trace_id, kTraceId);
+  EXPECT_EQ(traced.request_id, "req-1");
+}
+
+TEST(TraceContextTest, IdsGoBackWhenAskedForOrTheCallFailed) {
+  const TraceContext none = TraceContext::FromHeaders("", "", "");
+  EXPECT_FALSE(none.ReturnsIds(/*failed=*/false));
+  EXPECT_TRUE(none.ReturnsIds(/*failed=*/true));
+  // Any of the three headers asks, even one the server could not use.
+  for (const TraceContext& asked :
+       {TraceContext::FromHeaders(kValid, "", ""),
+        TraceContext::FromHeaders("not a traceparent", "", ""),
+        TraceContext::FromHeaders("", "vendor=value", ""),
+        TraceContext::FromHeaders("", "", "req-1")}) {
+    EXPECT_TRUE(asked.headers_sent);
+    EXPECT_TRUE(asked.ReturnsIds(/*failed=*/false));
+  }
 }
 
 TEST(TraceContextTest, OnlyTheSampledFlagIsKept) {
@@ -117,7 +159,8 @@ TEST(TraceContextTest, ReplacesUnusableRequestIds) {
   for (const std::string& bad :
        {std::string(kMaxRequestIdBytes + 1, 'x'), std::string("tab\there"),
         std::string("bytes\xff")}) {
-    const TraceContext context = TraceContext::FromHeaders("", "", bad);
+    const TraceContext context = WithIds("", "", bad);
+    EXPECT_TRUE(IsLowerHex(context.trace_id, 32)) << bad;
     EXPECT_EQ(context.request_id, context.trace_id) << bad;
     // Sent back, so that the caller learns the id its call was logged under.
     EXPECT_TRUE(context.request_id_sent) << bad;

@@ -87,3 +87,18 @@ def test_without_a_request_id_the_trace_id_stands_for_it(server):
     # The server sends no x-request-id back; it logged the call under the
     # trace id, which its traceparent carries.
     assert raised.value.request_id == TRACE_ID
+
+
+def test_a_failed_call_without_trace_headers_still_gets_ids(server):
+    # A caller that sent none gets the server's ids only when its call
+    # fails (a successful call returns none: a trailer costs a small call
+    # about 13 % of its calls/s), so that the failure can be found in the
+    # request log.
+    with relu_serve.Client(server.target) as client:
+        with pytest.raises(relu_serve.InvalidArgumentError) as raised:
+            client.apply([1.0], max_value=-1.0)
+    error = raised.value
+    assert error.traceparent is not None
+    assert len(error.traceparent) == 55
+    assert error.traceparent.endswith("-00")
+    assert error.request_id == error.traceparent[3:35]
